@@ -1,0 +1,110 @@
+#include "net/http_server.h"
+
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/testing/status_matchers.h"
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+namespace lattice::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using ::testing::HasSubstr;
+
+// A real server on 127.0.0.1 with an ephemeral port, driven by a synchronous
+// Beast client on the test thread.
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void Start(HttpServerOptions options = {}) {
+    server_ = std::make_unique<HttpServer>(
+        ioc_,
+        [](const HttpRequest& req) -> HttpResponse {
+          if (req.target == "/throw") throw std::runtime_error("boom");
+          return {200, "text/plain", req.method + " " + req.target + " " + req.body};
+        },
+        options);
+    auto port = server_->Listen("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+  void TearDown() override {
+    server_->Stop();
+    ioc_.stop();
+    thread_.join();
+  }
+
+  http::response<http::string_body> Send(http::verb verb, std::string target,
+                                         std::string body = "") {
+    asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    http::request<http::string_body> req(verb, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    req.body() = std::move(body);
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    return res;
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<HttpServer> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(HttpServerTest, RoutesRequestToHandler) {
+  Start();
+  auto res = Send(http::verb::post, "/rooms/a?x=1", "payload");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "POST /rooms/a?x=1 payload");
+}
+
+TEST_F(HttpServerTest, OversizeBodyGetsJson413) {
+  HttpServerOptions options;
+  options.max_body_bytes = 16;
+  Start(options);
+  auto res = Send(http::verb::post, "/x", std::string(100, 'a'));
+  EXPECT_EQ(res.result_int(), 413u);
+  EXPECT_THAT(res.body(), HasSubstr("\"code\":\"body_too_large\""));
+  // The server keeps serving.
+  EXPECT_EQ(Send(http::verb::get, "/ok").result_int(), 200u);
+}
+
+TEST_F(HttpServerTest, ThrowingHandlerGetsJson500AndServerCarriesOn) {
+  Start();
+  auto res = Send(http::verb::get, "/throw");
+  EXPECT_EQ(res.result_int(), 500u);
+  EXPECT_THAT(res.body(), HasSubstr("\"code\":\"internal\""));
+  EXPECT_EQ(Send(http::verb::get, "/ok").result_int(), 200u);
+}
+
+TEST(HttpServer, BadListenAddressIsInvalidArgument) {
+  asio::io_context ioc;
+  HttpServer server(ioc, [](const HttpRequest&) { return HttpResponse{}; });
+  EXPECT_THAT(server.Listen("not-an-ip", 0),
+              lattice::testing::StatusIs(absl::StatusCode::kInvalidArgument,
+                                         HasSubstr("bad address")));
+}
+
+TEST(JsonError, EscapesMessage) {
+  auto r = JsonError(400, "bad", "quote \" and\nnewline");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            "{\"status\":400,\"code\":\"bad\",\"message\":\"quote \\\" "
+            "and\\nnewline\"}\n");
+}
+
+}  // namespace
+}  // namespace lattice::net
