@@ -17,7 +17,13 @@
 
 namespace lattice {
 
-enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal = 4 };
+enum class LogLevel {
+  kDebug = 0,
+  kInfo = 1,
+  kWarning = 2,
+  kError = 3,
+  kFatal = 4
+};
 
 // Receives each finished line (without a trailing newline).
 using LogSink = std::function<void(LogLevel, const std::string&)>;
@@ -53,22 +59,22 @@ struct LogVoidify {
 }  // namespace internal
 }  // namespace lattice
 
-#define LATTICE_LOG(level)                                           \
-  !::lattice::LogLevelEnabled(::lattice::LogLevel::level)            \
-      ? (void)0                                                      \
-      : ::lattice::internal::LogVoidify() &                          \
+#define LATTICE_LOG(level)                                              \
+  !::lattice::LogLevelEnabled(::lattice::LogLevel::level)               \
+      ? (void)0                                                         \
+      : ::lattice::internal::LogVoidify() &                             \
             ::lattice::internal::LogMessage(::lattice::LogLevel::level, \
-                                            __FILE__, __LINE__)      \
+                                            __FILE__, __LINE__)         \
                 .stream()
 
 // Aborts with a message when `cond` is false. For broken invariants (bugs),
 // never for bad input: bad input gets a Status.
-#define LATTICE_CHECK(cond)                                               \
-  (cond) ? (void)0                                                        \
-         : ::lattice::internal::LogVoidify() &                            \
+#define LATTICE_CHECK(cond)                                                 \
+  (cond) ? (void)0                                                          \
+         : ::lattice::internal::LogVoidify() &                              \
                ::lattice::internal::LogMessage(::lattice::LogLevel::kFatal, \
-                                               __FILE__, __LINE__)        \
-                       .stream()                                          \
+                                               __FILE__, __LINE__)          \
+                       .stream()                                            \
                    << "check failed: " #cond " "
 
 #endif  // LATTICE_BASE_LOGGING_H_

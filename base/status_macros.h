@@ -27,13 +27,13 @@
 
 // Evaluates `rexpr` (a StatusOr<T>); on error returns its status, otherwise
 // declares/assigns `lhs` from the moved value.
-#define LATTICE_ASSIGN_OR_RETURN(lhs, rexpr)                              \
-  LATTICE_ASSIGN_OR_RETURN_IMPL_(                                         \
+#define LATTICE_ASSIGN_OR_RETURN(lhs, rexpr) \
+  LATTICE_ASSIGN_OR_RETURN_IMPL_(            \
       LATTICE_STATUS_CONCAT_(lattice_statusor_, __LINE__), lhs, rexpr)
 
 #define LATTICE_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                  \
-  if (!statusor.ok()) return std::move(statusor).status();  \
+  auto statusor = (rexpr);                                   \
+  if (!statusor.ok()) return std::move(statusor).status();   \
   lhs = *std::move(statusor)
 
 #endif  // LATTICE_BASE_STATUS_MACROS_H_

@@ -79,13 +79,13 @@ absl::StatusOr<VersionVector> VersionVector::Decode(absl::string_view bytes) {
 }
 
 std::string VersionVector::DebugString() const {
-  return absl::StrCat(
-      "{",
-      absl::StrJoin(entries_, ", ",
-                    [](std::string* out, const auto& e) {
-                      absl::StrAppend(out, e.first, ":", e.second);
-                    }),
-      "}");
+  return absl::StrCat("{",
+                      absl::StrJoin(entries_, ", ",
+                                    [](std::string* out, const auto& e) {
+                                      absl::StrAppend(out, e.first, ":",
+                                                      e.second);
+                                    }),
+                      "}");
 }
 
 }  // namespace lattice::crdt

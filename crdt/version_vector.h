@@ -14,11 +14,12 @@
 #include <cstdint>
 #include <string>
 
+#include "crdt/ids.h"
+#include "crdt/internal/codec.h"
+
 #include "absl/container/btree_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "crdt/ids.h"
-#include "crdt/internal/codec.h"
 
 namespace lattice::crdt {
 
@@ -41,7 +42,9 @@ class VersionVector {
   // Total number of operations included.
   uint64_t Total() const;
 
-  const absl::btree_map<ReplicaId, uint64_t>& entries() const { return entries_; }
+  const absl::btree_map<ReplicaId, uint64_t>& entries() const {
+    return entries_;
+  }
   bool empty() const { return entries_.empty(); }
 
   friend bool operator==(const VersionVector&, const VersionVector&) = default;

@@ -17,7 +17,8 @@ net::HttpResponse HandleAdminRequest(const net::HttpRequest& request) {
     return net::JsonError(405, "method_not_allowed",
                           absl::StrCat(path, " takes GET"));
   }
-  if (path == "/healthz") return {200, "application/json", "{\"status\":\"ok\"}\n"};
+  if (path == "/healthz")
+    return {200, "application/json", "{\"status\":\"ok\"}\n"};
   return {200, "application/json",
           absl::StrCat("{\"version\":\"", Version(), "\"}\n")};
 }

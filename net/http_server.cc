@@ -4,13 +4,15 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "base/logging.h"
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "base/logging.h"
+
+#include "absl/strings/str_cat.h"
 
 namespace lattice::net {
 
@@ -26,9 +28,15 @@ std::string JsonEscape(absl::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           static constexpr char kHex[] = "0123456789abcdef";
@@ -47,14 +55,17 @@ std::string JsonEscape(absl::string_view s) {
 // Every handler runs on the session's strand (the socket's executor).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<const HttpServer::Handler> handler,
+  Session(tcp::socket socket,
+          std::shared_ptr<const HttpServer::Handler> handler,
           const HttpServerOptions& options)
-      : stream_(std::move(socket)), handler_(std::move(handler)),
+      : stream_(std::move(socket)),
+        handler_(std::move(handler)),
         options_(options) {}
 
   void Start() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+    asio::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&Session::Read, shared_from_this()));
   }
 
  private:
@@ -62,8 +73,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(options_.max_body_bytes);
     stream_.expires_after(options_.request_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
@@ -101,12 +113,12 @@ class Session : public std::enable_shared_from_this<Session> {
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec,
-                                                       std::size_t) {
-                        if (ec || !res->keep_alive()) return self->Close();
-                        self->Read();
-                      });
+    http::async_write(
+        stream_, *res,
+        [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+          if (ec || !res->keep_alive()) return self->Close();
+          self->Read();
+        });
   }
 
   void Close() {
@@ -127,8 +139,10 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& ioc, std::shared_ptr<const Handler> handler,
            const HttpServerOptions& options)
-      : ioc_(ioc), acceptor_(asio::make_strand(ioc)),
-        handler_(std::move(handler)), options_(options) {}
+      : ioc_(ioc),
+        acceptor_(asio::make_strand(ioc)),
+        handler_(std::move(handler)),
+        options_(options) {}
 
   absl::StatusOr<uint16_t> Open(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -137,9 +151,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat(
-          "listen on ", endpoint.address().to_string(), ":", endpoint.port(),
-          ": ", ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("listen on ", endpoint.address().to_string(), ":",
+                       endpoint.port(), ": ", ec.message()));
     }
     return acceptor_.local_endpoint().port();
   }

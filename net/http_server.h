@@ -24,9 +24,10 @@
 #include <memory>
 #include <string>
 
+#include <boost/asio/io_context.hpp>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include <boost/asio/io_context.hpp>
 
 namespace lattice::net {
 

@@ -49,13 +49,15 @@ absl::StatusOr<uint64_t> Reader::Fixed64() {
   if (remaining() < 8) return Error("truncated fixed64");
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) {
-    v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i])) << (8 * i);
+    v |= static_cast<uint64_t>(static_cast<uint8_t>(data_[pos_ + i]))
+         << (8 * i);
   }
   pos_ += 8;
   return v;
 }
 
-absl::StatusOr<uint64_t> Reader::Bounded(uint64_t max, absl::string_view field) {
+absl::StatusOr<uint64_t> Reader::Bounded(uint64_t max,
+                                         absl::string_view field) {
   const size_t start = pos_;
   auto v = Varint();
   if (!v.ok()) return v.status();
@@ -73,8 +75,8 @@ absl::StatusOr<absl::string_view> Reader::Bytes() {
   if (*n > remaining()) {
     const size_t left = remaining();
     pos_ = start;
-    return Error(absl::StrCat("length ", *n, " exceeds the ", left,
-                              " bytes left"));
+    return Error(
+        absl::StrCat("length ", *n, " exceeds the ", left, " bytes left"));
   }
   return Raw(static_cast<size_t>(*n));
 }

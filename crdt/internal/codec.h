@@ -23,7 +23,7 @@ class Writer {
   void SignedVarint(int64_t v) {
     Varint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
   }
-  void Fixed64(uint64_t v);  // little-endian
+  void Fixed64(uint64_t v);          // little-endian
   void Bytes(absl::string_view s) {  // length-prefixed
     Varint(s.size());
     out_.append(s.data(), s.size());

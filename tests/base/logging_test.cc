@@ -15,9 +15,8 @@ using ::testing::HasSubstr;
 class LoggingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    SetLogSink([this](LogLevel, const std::string& line) {
-      lines_.push_back(line);
-    });
+    SetLogSink(
+        [this](LogLevel, const std::string& line) { lines_.push_back(line); });
   }
   void TearDown() override {
     SetLogSink(nullptr);
@@ -45,7 +44,8 @@ TEST_F(LoggingTest, DropsLinesBelowMinimumWithoutEvaluating) {
 }
 
 TEST(LoggingDeathTest, CheckFailureAborts) {
-  EXPECT_DEATH(LATTICE_CHECK(1 + 1 == 3) << "arithmetic", "check failed.*arithmetic");
+  EXPECT_DEATH(LATTICE_CHECK(1 + 1 == 3) << "arithmetic",
+               "check failed.*arithmetic");
 }
 
 }  // namespace

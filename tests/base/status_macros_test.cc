@@ -1,8 +1,9 @@
 #include "base/status_macros.h"
 
+#include "tests/testing/status_matchers.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace lattice {
 namespace {

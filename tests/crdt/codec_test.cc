@@ -3,9 +3,10 @@
 #include <cstdint>
 #include <limits>
 
+#include "tests/testing/status_matchers.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace lattice::crdt::internal {
 namespace {
@@ -16,9 +17,19 @@ using ::testing::HasSubstr;
 
 TEST(Codec, VarintsRoundTripAtEveryWidth) {
   Writer w;
-  const uint64_t values[] = {0, 1, 127, 128, 16383, 16384, (1ull << 35) + 3,
+  const uint64_t values[] = {0,
+                             1,
+                             127,
+                             128,
+                             16383,
+                             16384,
+                             (1ull << 35) + 3,
                              std::numeric_limits<uint64_t>::max()};
-  const int64_t signed_values[] = {0, -1, 1, -64, 64,
+  const int64_t signed_values[] = {0,
+                                   -1,
+                                   1,
+                                   -64,
+                                   64,
                                    std::numeric_limits<int64_t>::min(),
                                    std::numeric_limits<int64_t>::max()};
   for (uint64_t v : values) w.Varint(v);
@@ -28,7 +39,8 @@ TEST(Codec, VarintsRoundTripAtEveryWidth) {
   std::string bytes = std::move(w).Finish();
   Reader r(bytes, "test");
   for (uint64_t v : values) EXPECT_THAT(r.Varint(), IsOkAndHolds(v));
-  for (int64_t v : signed_values) EXPECT_THAT(r.SignedVarint(), IsOkAndHolds(v));
+  for (int64_t v : signed_values)
+    EXPECT_THAT(r.SignedVarint(), IsOkAndHolds(v));
   EXPECT_THAT(r.Fixed64(), IsOkAndHolds(0x0102030405060708ull));
   EXPECT_THAT(r.Bytes(), IsOkAndHolds("hello"));
   EXPECT_TRUE(r.done());

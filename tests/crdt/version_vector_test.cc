@@ -1,8 +1,9 @@
 #include "crdt/version_vector.h"
 
+#include "tests/testing/status_matchers.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 
 namespace lattice::crdt {
 namespace {
@@ -58,8 +59,9 @@ TEST(VersionVector, DecodeRejectsHostileInput) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("truncated varint at byte 2")));
   // Trailing garbage.
-  EXPECT_THAT(VersionVector::Decode(std::string("\x00\x00", 2)),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trailing")));
+  EXPECT_THAT(
+      VersionVector::Decode(std::string("\x00\x00", 2)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("trailing")));
 }
 
 }  // namespace

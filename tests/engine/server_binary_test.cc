@@ -1,18 +1,19 @@
 // Runs the real lattice-server binary: it must come up on an ephemeral port
 // with a fresh data directory, answer its health check, and exit cleanly on
 // SIGTERM.
+#include <filesystem>
 #include <signal.h>
+#include <string>
 #include <sys/wait.h>
 
-#include <filesystem>
-#include <string>
-
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/child_process.h"
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "tests/testing/child_process.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace lattice::engine {
 namespace {
@@ -24,10 +25,12 @@ using ::lattice::testing::ChildProcess;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
-http::response<http::string_body> Get(uint16_t port, const std::string& target) {
+http::response<http::string_body> Get(uint16_t port,
+                                      const std::string& target) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
-  stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  stream.connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   http::request<http::string_body> req(http::verb::get, target, 11);
   req.set(http::field::host, "127.0.0.1");
   http::write(stream, req);
@@ -48,7 +51,8 @@ TEST(ServerBinary, ServesHealthAndStopsOnSigterm) {
   ASSERT_TRUE(line.has_value()) << "server printed nothing";
   ASSERT_THAT(*line, MatchesRegex(".*listening on 127\\.0\\.0\\.1:[0-9]+ .*"));
   const auto colon = line->find(':', line->find("listening on"));
-  const uint16_t port = static_cast<uint16_t>(std::stoi(line->substr(colon + 1)));
+  const uint16_t port =
+      static_cast<uint16_t>(std::stoi(line->substr(colon + 1)));
   EXPECT_TRUE(std::filesystem::is_directory(dir));
 
   auto health = Get(port, "/healthz");

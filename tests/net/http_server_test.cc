@@ -3,13 +3,15 @@
 #include <string>
 #include <thread>
 
-#include "gmock/gmock.h"
-#include "gtest/gtest.h"
-#include "tests/testing/status_matchers.h"
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+
+#include "tests/testing/status_matchers.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 
 namespace lattice::net {
 namespace {
@@ -28,7 +30,8 @@ class HttpServerTest : public ::testing::Test {
         ioc_,
         [](const HttpRequest& req) -> HttpResponse {
           if (req.target == "/throw") throw std::runtime_error("boom");
-          return {200, "text/plain", req.method + " " + req.target + " " + req.body};
+          return {200, "text/plain",
+                  req.method + " " + req.target + " " + req.body};
         },
         options);
     auto port = server_->Listen("127.0.0.1", 0);
@@ -46,7 +49,8 @@ class HttpServerTest : public ::testing::Test {
                                          std::string body = "") {
     asio::io_context ioc;
     beast::tcp_stream stream(ioc);
-    stream.connect(asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+    stream.connect(
+        asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
     http::request<http::string_body> req(verb, target, 11);
     req.set(http::field::host, "127.0.0.1");
     req.body() = std::move(body);

@@ -12,12 +12,11 @@
 #ifndef LATTICE_TESTS_TESTING_CHILD_PROCESS_H_
 #define LATTICE_TESTS_TESTING_CHILD_PROCESS_H_
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "absl/status/statusor.h"

@@ -1,4 +1,5 @@
-// gMock matchers for absl::Status and absl::StatusOr (Abseil 20220623 has none).
+// gMock matchers for absl::Status and absl::StatusOr (Abseil 20220623 has
+// none).
 //
 //   EXPECT_THAT(store.Append(room, bytes), IsOk());
 //   EXPECT_THAT(Decode(bad), StatusIs(absl::StatusCode::kInvalidArgument,
@@ -37,9 +38,8 @@ MATCHER_P2(StatusIs, code, message_matcher,
   const absl::Status& s = internal::GetStatus(arg);
   *result_listener << "status: " << s;
   return s.code() == code &&
-         ::testing::ExplainMatchResult(message_matcher,
-                                       std::string(s.message()),
-                                       result_listener);
+         ::testing::ExplainMatchResult(
+             message_matcher, std::string(s.message()), result_listener);
 }
 
 MATCHER_P(IsOkAndHolds, value_matcher, "is OK and holds a matching value") {

@@ -1,0 +1,308 @@
+// Reading a Doc: accessors, JSON export, memory accounting, invariants.
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "base/logging.h"
+#include "base/status_macros.h"
+#include "crdt/doc.h"
+#include "crdt/text_units.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace lattice::crdt {
+
+using internal::Container;
+using internal::Run;
+
+namespace {
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          static constexpr char kHex[] = "0123456789abcdef";
+          *out += "\\u00";
+          out->push_back(kHex[c >> 4]);
+          out->push_back(kHex[c & 0xf]);
+        } else {
+          out->push_back(ch);
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+void AppendJsonDouble(double d, std::string* out) {
+  if (!std::isfinite(d)) {
+    *out += "null";
+    return;
+  }
+  char buf[32];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);
+  out->append(buf, res.ptr);
+}
+
+}  // namespace
+
+absl::StatusOr<ContainerType> Doc::TypeOf(ContainerId id) const {
+  auto it = containers_.find(id);
+  if (it == containers_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no container ", id.replica, ":", id.counter));
+  }
+  return it->second->type;
+}
+
+absl::StatusOr<Value> Doc::MapGet(ContainerId map,
+                                  absl::string_view key) const {
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(map, ContainerType::kMap));
+  auto it = c->map.entries.find(key);
+  if (it == c->map.entries.end() ||
+      it->second.value.kind() == Value::Kind::kDeleted) {
+    return absl::NotFoundError(absl::StrCat("no key '", key, "'"));
+  }
+  return it->second.value;
+}
+
+absl::StatusOr<ContainerId> Doc::MapGetContainer(ContainerId map,
+                                                 absl::string_view key) const {
+  LATTICE_ASSIGN_OR_RETURN(Value v, MapGet(map, key));
+  if (!v.is_container()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("key '", key, "' holds a scalar"));
+  }
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(map, ContainerType::kMap));
+  return c->map.entries.find(key)->second.id;
+}
+
+absl::StatusOr<std::vector<std::string>> Doc::MapKeys(ContainerId map) const {
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(map, ContainerType::kMap));
+  std::vector<std::string> keys;
+  for (const auto& [key, e] : c->map.entries) {
+    if (e.value.kind() != Value::Kind::kDeleted) keys.push_back(key);
+  }
+  return keys;
+}
+
+absl::StatusOr<uint64_t> Doc::Length(ContainerId seq) const {
+  auto it = containers_.find(seq);
+  if (it == containers_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no container ", seq.replica, ":", seq.counter));
+  }
+  if (!it->second->seq)
+    return absl::FailedPreconditionError("container is not a sequence");
+  return it->second->seq->size();
+}
+
+absl::StatusOr<Value> Doc::ListGet(ContainerId list, uint64_t index) const {
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(list, ContainerType::kList));
+  if (index >= c->seq->size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("list index ", index, " >= length ", c->seq->size()));
+  }
+  return c->seq->ValueAt(index);
+}
+
+absl::StatusOr<ContainerId> Doc::ListGetContainer(ContainerId list,
+                                                  uint64_t index) const {
+  LATTICE_ASSIGN_OR_RETURN(Value v, ListGet(list, index));
+  if (!v.is_container()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("element ", index, " is a scalar"));
+  }
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(list, ContainerType::kList));
+  return c->seq->IdAt(index);
+}
+
+absl::StatusOr<std::u32string> Doc::GetCodePoints(ContainerId text) const {
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(text, ContainerType::kText));
+  return c->seq->Text();
+}
+
+absl::StatusOr<std::string> Doc::GetText(ContainerId text) const {
+  LATTICE_ASSIGN_OR_RETURN(std::u32string cps, GetCodePoints(text));
+  return CodePointsToUtf8(cps);
+}
+
+absl::StatusOr<int64_t> Doc::CounterValue(ContainerId counter) const {
+  LATTICE_ASSIGN_OR_RETURN(const Container* c,
+                           Get(counter, ContainerType::kCounter));
+  return c->counter.sum;
+}
+
+void Doc::AppendJson(const Container& c, std::string* out) const {
+  auto append_value = [&](const Value& v, const ContainerId& id) {
+    switch (v.kind()) {
+      case Value::Kind::kNull:
+      case Value::Kind::kDeleted:
+        *out += "null";
+        break;
+      case Value::Kind::kBool:
+        *out += v.as_bool() ? "true" : "false";
+        break;
+      case Value::Kind::kInt:
+        absl::StrAppend(out, v.as_int());
+        break;
+      case Value::Kind::kDouble:
+        AppendJsonDouble(v.as_double(), out);
+        break;
+      case Value::Kind::kString:
+        AppendJsonString(v.as_string(), out);
+        break;
+      case Value::Kind::kBytes:
+        *out += "{\"$bytes\":";
+        AppendJsonString(absl::Base64Escape(v.as_string()), out);
+        *out += "}";
+        break;
+      case Value::Kind::kContainer:
+        AppendJson(*containers_.at(id), out);
+        break;
+    }
+  };
+  switch (c.type) {
+    case ContainerType::kMap: {
+      out->push_back('{');
+      bool first = true;
+      for (const auto& [key, e] : c.map.entries) {
+        if (e.value.kind() == Value::Kind::kDeleted) continue;
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(key, out);
+        out->push_back(':');
+        append_value(e.value, e.id);
+      }
+      out->push_back('}');
+      break;
+    }
+    case ContainerType::kList: {
+      out->push_back('[');
+      bool first = true;
+      c.seq->ForEachRun([&](const Run& r) {
+        if (r.deleted) return;
+        for (uint64_t i = 0; i < r.len; ++i) {
+          if (!first) out->push_back(',');
+          first = false;
+          append_value(r.values[i], OpId{r.id.replica, r.id.counter + i});
+        }
+      });
+      out->push_back(']');
+      break;
+    }
+    case ContainerType::kText:
+      AppendJsonString(CodePointsToUtf8(c.seq->Text()), out);
+      break;
+    case ContainerType::kCounter:
+      absl::StrAppend(out, c.counter.sum);
+      break;
+  }
+}
+
+absl::StatusOr<std::string> Doc::ToJson(ContainerId container) const {
+  auto it = containers_.find(container);
+  if (it == containers_.end()) {
+    return absl::NotFoundError(absl::StrCat("no container ", container.replica,
+                                            ":", container.counter));
+  }
+  std::string out;
+  AppendJson(*it->second, &out);
+  return out;
+}
+
+uint64_t Doc::MemoryUsage() const {
+  uint64_t bytes = sizeof(Doc);
+  for (const auto& [id, c] : containers_) {
+    bytes += sizeof(Container) + 32;  // + hash slot
+    for (const auto& [key, e] : c->map.entries) {
+      bytes += 64 + key.capacity() + sizeof(internal::MapEntry);
+    }
+    bytes += c->map.shadows.capacity() *
+             sizeof(std::pair<std::string, internal::MapEntry>);
+    bytes += c->counter.adds.capacity() * sizeof(std::pair<OpId, int64_t>);
+    if (c->seq) {
+      bytes += sizeof(internal::Sequence);
+      c->seq->ForEachRun([&](const Run& r) {
+        bytes += sizeof(Run);
+        if (r.text.capacity() > 3)
+          bytes += (r.text.capacity() + 1) * sizeof(char32_t);
+        bytes += r.values.capacity() * sizeof(Value);
+      });
+    }
+  }
+  bytes +=
+      deletes_.size() * (sizeof(OpId) + sizeof(internal::DeleteRecord) + 16);
+  return bytes;
+}
+
+std::string Doc::DebugDump() const {
+  std::vector<ContainerId> ids;
+  for (const auto& [id, c] : containers_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  std::string out = absl::StrCat("version ", version_.DebugString(), "\n");
+  auto id_str = [](const OpId& id) {
+    return absl::StrCat(id.replica, ":", id.counter);
+  };
+  for (const ContainerId& id : ids) {
+    const Container& c = *containers_.at(id);
+    absl::StrAppend(&out, "container ", id_str(id), " ",
+                    ContainerTypeName(c.type), "\n");
+    for (const auto& [key, e] : c.map.entries) {
+      absl::StrAppend(&out, "  ", key, " = ", e.value.DebugString(), " @",
+                      id_str(e.id), " L", e.lamport, "\n");
+    }
+    for (const auto& [key, e] : c.map.shadows) {
+      absl::StrAppend(&out, "  shadow ", key, " @", id_str(e.id), "\n");
+    }
+    if (c.seq) {
+      c.seq->ForEachRun([&](const Run& r) {
+        absl::StrAppend(&out, "  run ", id_str(r.id), "+", r.len,
+                        r.deleted ? " del" : "", " L=", id_str(r.origin_left),
+                        " R=", id_str(r.origin_right),
+                        " vals=", r.values.size(), "\n");
+      });
+    }
+  }
+  for (const auto& [id, d] : deletes_) {
+    absl::StrAppend(&out, "delete ", id_str(id), "+", d.len, " in ",
+                    id_str(d.container), " target ", id_str(d.target),
+                    d.reversed ? " rev" : "", "\n");
+  }
+  return out;
+}
+
+void Doc::CheckInvariants() const {
+  for (const auto& [id, c] : containers_) {
+    if (c->seq) c->seq->CheckInvariants();
+    for (const auto& [key, e] : c->map.entries) {
+      LATTICE_CHECK(version_.Contains(e.id));
+      if (e.value.is_container()) LATTICE_CHECK(containers_.contains(e.id));
+    }
+  }
+  LATTICE_CHECK(pending_count_ == [&] {
+    uint64_t n = 0;
+    for (const auto& [r, q] : pending_) n += q.size();
+    return n;
+  }());
+}
+
+}  // namespace lattice::crdt

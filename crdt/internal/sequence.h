@@ -1,0 +1,151 @@
+// The sequence CRDT behind List and Text: YATA (the algorithm of Yjs) over
+// run-length-encoded items.
+//
+// Every element has an id, a left origin (the element it was typed after)
+// and a right origin (the element that followed it then). A run holds
+// consecutive ids of one replica where each element's left origin is its
+// predecessor and all share the right origin, so a typed word is one run.
+// Deleted elements stay as tombstones without content (their ids anchor
+// concurrent inserts). Runs live in chunks of at most kMaxChunkRuns so an
+// insert moves a bounded amount of memory; a cursor cache (chunk, visible
+// offset) makes local editing near the last edit O(1) in the document size.
+//
+// Invariants (CheckInvariants):
+//  1. Every chunk's `visible` equals the sum of its runs' visible lengths, and
+//     the cache's start equals the sum over the chunks before it.
+//  2. Non-deleted text runs hold exactly `len` code points; list runs `len`
+//     values; deleted runs hold no text.
+//  3. No chunk is empty unless it is the only one.
+//
+// Thread safety: none; owned by a Doc.
+#ifndef LATTICE_CRDT_INTERNAL_SEQUENCE_H_
+#define LATTICE_CRDT_INTERNAL_SEQUENCE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "crdt/ids.h"
+#include "crdt/internal/op.h"
+#include "crdt/value.h"
+
+#include "absl/status/status.h"
+
+namespace lattice::crdt::internal {
+
+struct Run {
+  OpId id;
+  uint64_t len = 0;
+  bool deleted = false;
+  OpId origin_left = kNoId;   // of the first element
+  OpId origin_right = kNoId;  // of every element
+  std::u32string text;        // Text content (empty when deleted)
+  std::vector<Value>
+      values;  // List content (kept when deleted: may hold containers)
+
+  OpId last() const { return {id.replica, id.counter + len - 1}; }
+  bool Contains(const OpId& x) const {
+    return x.replica == id.replica && x.counter >= id.counter &&
+           x.counter < id.counter + len;
+  }
+  uint64_t visible() const { return deleted ? 0 : len; }
+};
+
+class Sequence {
+ public:
+  static constexpr size_t kMaxChunkRuns = 64;
+
+  explicit Sequence(bool is_text);
+
+  bool is_text() const { return is_text_; }
+  // Number of visible (non-deleted) elements.
+  uint64_t size() const { return size_; }
+
+  // Inserts `run` (id, len and content set by the caller) so that its first
+  // element lands at visible `index`; fills in its origins.
+  // REQUIRES: index <= size().
+  void LocalInsert(uint64_t index, Run& run);
+
+  // Deletes `n` visible elements from `index`, appending the deleted id
+  // ranges, in document order, to `targets`. REQUIRES: index + n <= size().
+  void LocalDelete(uint64_t index, uint64_t n,
+                   std::vector<std::pair<OpId, uint64_t>>* targets);
+
+  // Integrates a remote run by its origins. Sets *index (if given) to the
+  // visible index of its first element. Errors: InvalidArgument when an
+  // origin is not an element of this sequence.
+  absl::Status Integrate(Run run, uint64_t* index);
+
+  // Marks ids target .. target+len-1 deleted; calls `deleted(index, n)` for
+  // each newly deleted visible piece (index before the deletion). Errors:
+  // InvalidArgument when an id is not an element of this sequence.
+  absl::Status DeleteIds(
+      OpId target, uint64_t len,
+      const std::function<void(uint64_t, uint64_t)>& deleted);
+
+  // Appends a run at the end without integration (snapshot load, where runs
+  // arrive in document order).
+  void AppendRun(Run run);
+
+  // Calls fn(run) for every run in document order.
+  template <typename Fn>
+  void ForEachRun(Fn&& fn) const {
+    for (const Chunk& c : chunks_) {
+      for (const Run& r : c.runs) fn(r);
+    }
+  }
+  size_t run_count() const;
+
+  // The visible text (Text) in code points.
+  std::u32string Text() const;
+  // The visible element at `index`. REQUIRES: index < size(), list.
+  const Value& ValueAt(uint64_t index) const;
+  // Id of the visible element at `index`. REQUIRES: index < size().
+  OpId IdAt(uint64_t index) const;
+
+  // Aborts on a broken invariant (tests).
+  void CheckInvariants() const;
+
+ private:
+  struct Chunk {
+    std::vector<Run> runs;
+    uint64_t visible = 0;
+  };
+  struct Pos {
+    size_t chunk = 0;
+    size_t run = 0;
+  };
+
+  Run& At(Pos p) { return chunks_[p.chunk].runs[p.run]; }
+  // Moves the cache to chunk `c` and returns the visible count before it.
+  uint64_t ChunkStart(size_t c) const;
+  // Finds the run holding visible element `index` and the offset in it.
+  Pos FindVisible(uint64_t index, uint64_t* offset) const;
+  // Finds the run holding `id`; false when absent.
+  bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
+  bool Next(Pos& p) const;
+  uint64_t VisibleIndexOf(Pos p) const;
+  // Splits At(p) so that its element `offset` starts a new run right after
+  // it. REQUIRES: 0 < offset < len. p stays valid (the left piece).
+  void SplitRun(Pos p, uint64_t offset);
+  void InsertRunAt(Pos p, Run run);
+  void MarkDeleted(Pos p);
+  // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
+  Pos MergeNeighbors(Pos p);
+  bool CanAppend(const Run& a, const Run& b) const;
+  void Append(Run& a, Run& b);
+  void AddVisible(size_t chunk, int64_t delta);
+  void MaybeSplitChunk(size_t c);
+
+  bool is_text_;
+  uint64_t size_ = 0;
+  std::vector<Chunk> chunks_;
+  // Cursor cache: chunk index and the visible count before it.
+  mutable size_t cache_chunk_ = 0;
+  mutable uint64_t cache_start_ = 0;
+};
+
+}  // namespace lattice::crdt::internal
+
+#endif  // LATTICE_CRDT_INTERNAL_SEQUENCE_H_
