@@ -41,6 +41,9 @@ Doc::Doc(ReplicaId replica, DocOptions options)
 Doc::~Doc() = default;
 
 absl::StatusOr<Container*> Doc::Get(ContainerId id, ContainerType type) {
+  // Edits come in bursts on one container: skip the hash lookup for those.
+  if (id == cached_id_ && cached_ != nullptr && cached_->type == type)
+    return cached_;
   auto it = containers_.find(id);
   if (it == containers_.end()) {
     return absl::NotFoundError(absl::StrCat("no container ", IdString(id)));
@@ -51,7 +54,9 @@ absl::StatusOr<Container*> Doc::Get(ContainerId id, ContainerType type) {
                      ContainerTypeName(it->second->type), ", not a ",
                      ContainerTypeName(type)));
   }
-  return it->second.get();
+  cached_id_ = id;
+  cached_ = it->second.get();
+  return cached_;
 }
 
 absl::StatusOr<const Container*> Doc::Get(ContainerId id,
@@ -88,11 +93,6 @@ void Doc::RecordLocal(Op op) {
         prev.len += op.len;
         prev.text += op.text;
         for (Value& v : op.values) prev.values.push_back(std::move(v));
-        return;
-      }
-      if (op.kind == Op::Kind::kDelete &&
-          internal::ExtendDelete(prev.target, prev.len, prev.reversed,
-                                 op.target, op.len, op.reversed)) {
         return;
       }
     }
@@ -179,13 +179,12 @@ absl::Status Doc::ListInsert(ContainerId list, uint64_t index, Value value) {
   internal::Run run;
   run.id = NextId(1);
   run.len = 1;
-  run.values.push_back(value);
   Op op;
   op.kind = Op::Kind::kInsert;
   op.id = run.id;
   op.container = list;
   op.values.push_back(std::move(value));
-  c->seq->LocalInsert(index, run);
+  c->seq->LocalInsert(index, run, {{}, absl::MakeConstSpan(&op.values[0], 1)});
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
   Emit({list, ChangeEvent::Kind::kInsert, "", index, 1, 0, true});
@@ -204,13 +203,12 @@ absl::StatusOr<ContainerId> Doc::ListInsertContainer(ContainerId list,
   internal::Run run;
   run.id = NextId(1);
   run.len = 1;
-  run.values.push_back(Value::NewContainer(type));
   Op op;
   op.kind = Op::Kind::kInsert;
   op.id = run.id;
   op.container = list;
   op.values.push_back(Value::NewContainer(type));
-  c->seq->LocalInsert(index, run);
+  c->seq->LocalInsert(index, run, {{}, absl::MakeConstSpan(&op.values[0], 1)});
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
   RegisterContainer(op.id, type);
@@ -233,8 +231,21 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
     return absl::InvalidArgumentError("insert too long");
   internal::Run run;
   run.id = NextId(cps.size());
-  run.len = cps.size();
-  run.text = cps;
+  run.len = static_cast<uint32_t>(cps.size());
+  c->seq->LocalInsert(index, run, {cps, {}});
+  Emit({text, ChangeEvent::Kind::kInsert, "", index, run.len, 0, true});
+  // Typing continues the previous local op: extend it in place.
+  if (!local_ops_.empty()) {
+    Op& prev = local_ops_.back();
+    if (prev.kind == Op::Kind::kInsert && prev.container == text &&
+        prev.end() == run.id.counter &&
+        run.origin_left == OpId{replica_, prev.end() - 1} &&
+        run.origin_right == prev.origin_right) {
+      prev.len += run.len;
+      prev.text += cps;
+      return absl::OkStatus();
+    }
+  }
   Op op;
   op.kind = Op::Kind::kInsert;
   op.is_text = true;
@@ -242,11 +253,9 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
   op.len = run.len;
   op.container = text;
   op.text = std::move(cps);
-  c->seq->LocalInsert(index, run);
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
-  Emit({text, ChangeEvent::Kind::kInsert, "", index, op.len, 0, true});
-  RecordLocal(std::move(op));
+  local_ops_.push_back(std::move(op));
   return absl::OkStatus();
 }
 
@@ -285,7 +294,17 @@ absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
     op.container = seq;
     op.target = target;
     RecordDelete(op);
-    RecordLocal(std::move(op));
+    // Backspacing continues the previous local op: extend it in place.
+    if (!local_ops_.empty()) {
+      Op& prev = local_ops_.back();
+      if (prev.kind == Op::Kind::kDelete && prev.container == seq &&
+          prev.end() == op.id.counter &&
+          internal::ExtendDelete(prev.target, prev.len, prev.reversed,
+                                 op.target, op.len, op.reversed)) {
+        continue;
+      }
+    }
+    local_ops_.push_back(std::move(op));
   }
   Emit({seq, ChangeEvent::Kind::kDelete, "", index, count, 0, true});
   return absl::OkStatus();
@@ -329,9 +348,18 @@ void Doc::SetObserver(Observer observer) {
 
 void Doc::RecordDelete(const Op& op) {
   // Extend the previous record of this replica when the ids continue it.
-  auto it = deletes_.lower_bound(op.id);
-  if (it != deletes_.begin()) {
+  // The last record is the usual predecessor (a replica's latest delete).
+  auto it = deletes_.end();
+  if (!deletes_.empty() && std::prev(it)->first < op.id) {
     --it;
+  } else {
+    it = deletes_.lower_bound(op.id);
+    if (it == deletes_.begin())
+      it = deletes_.end();
+    else
+      --it;
+  }
+  if (it != deletes_.end()) {
     internal::DeleteRecord& prev = it->second;
     if (it->first.replica == op.id.replica &&
         it->first.counter + prev.len == op.id.counter &&
@@ -392,21 +420,20 @@ absl::Status Doc::ApplyInsert(Op& op) {
   }
   internal::Run run;
   run.id = op.id;
-  run.len = op.len;
+  run.len = static_cast<uint32_t>(op.len);
   run.deleted = op.deleted;
   run.origin_left = op.origin_left;
   run.origin_right = op.origin_right;
-  run.text = std::move(op.text);
-  run.values = std::move(op.values);
-  for (uint64_t i = 0; i < run.values.size(); ++i) {
-    if (run.values[i].is_container()) {
+  uint64_t index = 0;
+  LATTICE_RETURN_IF_ERROR(c->seq->Integrate(run, {op.text, op.values},
+                                            observer_ ? &index : nullptr));
+  // Only once integrated: a refused insert must leave no container behind.
+  for (uint64_t i = 0; i < op.values.size(); ++i) {
+    if (op.values[i].is_container()) {
       RegisterContainer({op.id.replica, op.id.counter + i},
-                        run.values[i].container_type());
+                        op.values[i].container_type());
     }
   }
-  uint64_t index = 0;
-  LATTICE_RETURN_IF_ERROR(
-      c->seq->Integrate(std::move(run), observer_ ? &index : nullptr));
   if (!op.deleted)
     Emit({op.container, ChangeEvent::Kind::kInsert, "", index, op.len, 0,
           false});

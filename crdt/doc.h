@@ -43,10 +43,28 @@
 
 namespace lattice::crdt {
 
+// How much Doc::LoadSnapshot checks beyond the syntax.
+enum class SnapshotCheck : uint8_t {
+  // Everything kStructure checks, and then replays the snapshot's history
+  // (ChangesSince) into a scratch replica and requires the same state: the
+  // only check that proves peers will order concurrent inserts as this
+  // replica does. Costs about as much as applying the history remotely
+  // (tens of times a structural load). For bytes from elsewhere.
+  kFull,
+  // Op ids used once, origins and delete targets inside their container on
+  // the right side, map winners, every container reachable from the root:
+  // a loaded doc never crashes, hangs or leaves a peer waiting, but a forged
+  // order of concurrent inserts would go unnoticed. For snapshots this
+  // program wrote itself behind a checksum (storage/, the SDK's local store).
+  kStructure,
+};
+
 struct DocOptions {
   // Ops that may wait for missing dependencies before ApplyUpdate refuses
   // more with ResourceExhausted. Default: 100,000.
   uint64_t max_pending_ops = 100'000;
+  // What LoadSnapshot verifies. Default: kFull.
+  SnapshotCheck snapshot_check = SnapshotCheck::kFull;
 };
 
 // What changed, reported to the observer after Commit() or ApplyUpdate().
@@ -137,7 +155,8 @@ class Doc {
   // with the same ops.
   std::string EncodeSnapshot() const;
   // Loads a snapshot into a fresh replica that continues editing as
-  // `replica`. Errors: InvalidArgument naming what and where.
+  // `replica`, checking it as options.snapshot_check says. Errors:
+  // InvalidArgument naming what and where.
   static absl::StatusOr<std::unique_ptr<Doc>> LoadSnapshot(
       ReplicaId replica, absl::string_view snapshot, DocOptions options = {});
 
@@ -201,6 +220,10 @@ class Doc {
   void AppendJson(const internal::Container& c, std::string* out) const;
   void CollectOps(const VersionVector& since,
                   std::vector<internal::Op>* ops) const;
+  // The semantic checks of LoadSnapshot (doc_validate.cc); `refs` are the
+  // values that create containers.
+  absl::Status ValidateLoaded(
+      const std::vector<internal::ContainerRef>& refs) const;
 
   ReplicaId replica_;
   DocOptions options_;
@@ -215,6 +238,9 @@ class Doc {
   absl::btree_map<ReplicaId, absl::btree_map<uint64_t, PendingOp>> pending_;
   uint64_t pending_count_ = 0;
   uint64_t batch_counter_ = 0;
+  // The last container Get() found (containers are never removed).
+  ContainerId cached_id_ = kRootId;
+  internal::Container* cached_ = nullptr;
   Observer observer_;
   std::vector<ChangeEvent> events_;
 };

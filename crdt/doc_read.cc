@@ -198,12 +198,12 @@ void Doc::AppendJson(const Container& c, std::string* out) const {
     case ContainerType::kList: {
       out->push_back('[');
       bool first = true;
-      c.seq->ForEachRun([&](const Run& r) {
+      c.seq->ForEachRun([&](const Run& r, internal::RunContent content) {
         if (r.deleted) return;
         for (uint64_t i = 0; i < r.len; ++i) {
           if (!first) out->push_back(',');
           first = false;
-          append_value(r.values[i], OpId{r.id.replica, r.id.counter + i});
+          append_value(content.values[i], OpId{r.id.replica, r.id.counter + i});
         }
       });
       out->push_back(']');
@@ -239,15 +239,7 @@ uint64_t Doc::MemoryUsage() const {
     bytes += c->map.shadows.capacity() *
              sizeof(std::pair<std::string, internal::MapEntry>);
     bytes += c->counter.adds.capacity() * sizeof(std::pair<OpId, int64_t>);
-    if (c->seq) {
-      bytes += sizeof(internal::Sequence);
-      c->seq->ForEachRun([&](const Run& r) {
-        bytes += sizeof(Run);
-        if (r.text.capacity() > 3)
-          bytes += (r.text.capacity() + 1) * sizeof(char32_t);
-        bytes += r.values.capacity() * sizeof(Value);
-      });
-    }
+    if (c->seq) bytes += c->seq->MemoryUsage();
   }
   bytes +=
       deletes_.size() * (sizeof(OpId) + sizeof(internal::DeleteRecord) + 16);
@@ -274,11 +266,10 @@ std::string Doc::DebugDump() const {
       absl::StrAppend(&out, "  shadow ", key, " @", id_str(e.id), "\n");
     }
     if (c.seq) {
-      c.seq->ForEachRun([&](const Run& r) {
+      c.seq->ForEachRun([&](const Run& r, internal::RunContent) {
         absl::StrAppend(&out, "  run ", id_str(r.id), "+", r.len,
                         r.deleted ? " del" : "", " L=", id_str(r.origin_left),
-                        " R=", id_str(r.origin_right),
-                        " vals=", r.values.size(), "\n");
+                        " R=", id_str(r.origin_right), "\n");
       });
     }
   }

@@ -59,8 +59,10 @@ absl::StatusOr<VersionVector> VersionVector::DecodeFrom(internal::Reader& r) {
   for (uint64_t i = 0; i < *n; ++i) {
     auto replica = r.Varint();
     if (!replica.ok()) return replica.status();
-    if (i > 0 && *replica <= previous) {
-      return r.Error("version vector replicas not strictly increasing");
+    if (*replica <= previous) {  // replica 0 is reserved
+      return r.Error(*replica == 0
+                         ? "version vector names replica 0"
+                         : "version vector replicas not strictly increasing");
     }
     auto count = r.Varint();
     if (!count.ok()) return count.status();

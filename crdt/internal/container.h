@@ -16,14 +16,17 @@
 
 namespace lattice::crdt::internal {
 
-// A map register: the op that wrote it, ordered by (lamport, replica).
+// A map register: the op that wrote it, ordered by (lamport, replica), then
+// counter: a replica never reuses a Lamport value, but a buggy or hostile
+// one might, and the order must stay total for replicas to agree.
 struct MapEntry {
   OpId id;
   uint64_t lamport = 0;
   Value value;
   bool Beats(const MapEntry& other) const {
-    return lamport != other.lamport ? lamport > other.lamport
-                                    : id.replica > other.id.replica;
+    if (lamport != other.lamport) return lamport > other.lamport;
+    if (id.replica != other.id.replica) return id.replica > other.id.replica;
+    return id.counter > other.id.counter;
   }
 };
 
@@ -57,6 +60,14 @@ struct DeleteRecord {
   ContainerId container;
   OpId target;
   bool reversed = false;
+};
+
+// A value that creates a container, found while loading a snapshot: the
+// container `id` of `type`, held by container `parent`.
+struct ContainerRef {
+  ContainerId id;
+  ContainerType type;
+  ContainerId parent;
 };
 
 // Extends a delete run (target, len, reversed) whose ids are followed by

@@ -16,21 +16,34 @@ std::string IdString(const OpId& id) {
 
 }  // namespace
 
-Sequence::Sequence(bool is_text) : is_text_(is_text) { chunks_.emplace_back(); }
+Sequence::Sequence(bool is_text) : is_text_(is_text) {
+  chunks_.push_back(std::make_unique<Chunk>());
+}
 
 size_t Sequence::run_count() const {
   size_t n = 0;
-  for (const Chunk& c : chunks_) n += c.runs.size();
+  for (const auto& c : chunks_) n += c->runs.size();
   return n;
+}
+
+uint64_t Sequence::MemoryUsage() const {
+  uint64_t bytes = sizeof(Sequence) + chunks_.capacity() * sizeof(chunks_[0]);
+  for (const auto& c : chunks_) {
+    bytes += sizeof(Chunk) + c->runs.capacity() * sizeof(Run);
+    if (c->text.capacity() > 3)
+      bytes += (c->text.capacity() + 1) * sizeof(char32_t);
+    bytes += c->values.capacity() * sizeof(Value);
+  }
+  return bytes;
 }
 
 uint64_t Sequence::ChunkStart(size_t c) const {
   while (cache_chunk_ > c) {
     --cache_chunk_;
-    cache_start_ -= chunks_[cache_chunk_].visible;
+    cache_start_ -= chunks_[cache_chunk_]->visible;
   }
   while (cache_chunk_ < c) {
-    cache_start_ += chunks_[cache_chunk_].visible;
+    cache_start_ += chunks_[cache_chunk_]->visible;
     ++cache_chunk_;
   }
   return cache_start_;
@@ -38,19 +51,19 @@ uint64_t Sequence::ChunkStart(size_t c) const {
 
 Sequence::Pos Sequence::FindVisible(uint64_t index, uint64_t* offset) const {
   size_t c = cache_chunk_;
-  uint64_t start = ChunkStart(c);
+  uint64_t start = cache_start_;
   while (index < start) {
     --c;
-    start -= chunks_[c].visible;
+    start -= chunks_[c]->visible;
   }
-  while (index >= start + chunks_[c].visible) {
-    start += chunks_[c].visible;
+  while (index >= start + chunks_[c]->visible) {
+    start += chunks_[c]->visible;
     ++c;
   }
   cache_chunk_ = c;
   cache_start_ = start;
   uint64_t local = index - start;
-  const std::vector<Run>& runs = chunks_[c].runs;
+  const std::vector<Run>& runs = chunks_[c]->runs;
   for (size_t i = 0; i < runs.size(); ++i) {
     const uint64_t v = runs[i].visible();
     if (local < v) {
@@ -77,7 +90,7 @@ bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
       if (delta > origin) continue;
       c = origin - delta;
     }
-    const std::vector<Run>& runs = chunks_[c].runs;
+    const std::vector<Run>& runs = chunks_[c]->runs;
     for (size_t i = 0; i < runs.size(); ++i) {
       if (runs[i].Contains(id)) {
         *pos = {c, i};
@@ -91,7 +104,7 @@ bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
 
 bool Sequence::Next(Pos& p) const {
   ++p.run;
-  while (p.run >= chunks_[p.chunk].runs.size()) {
+  while (p.run >= chunks_[p.chunk]->runs.size()) {
     if (p.chunk + 1 >= chunks_.size()) return false;
     ++p.chunk;
     p.run = 0;
@@ -99,16 +112,20 @@ bool Sequence::Next(Pos& p) const {
   return true;
 }
 
+uint64_t Sequence::ContentOffset(Pos p) const {
+  uint64_t at = 0;
+  const auto& runs = chunks_[p.chunk]->runs;
+  for (size_t i = 0; i < p.run; ++i) at += runs[i].visible();
+  return at;
+}
+
 uint64_t Sequence::VisibleIndexOf(Pos p) const {
-  uint64_t index = ChunkStart(p.chunk);
-  for (size_t i = 0; i < p.run; ++i)
-    index += chunks_[p.chunk].runs[i].visible();
-  return index;
+  return ChunkStart(p.chunk) + ContentOffset(p);
 }
 
 void Sequence::AddVisible(size_t chunk, int64_t delta) {
-  chunks_[chunk].visible = static_cast<uint64_t>(
-      static_cast<int64_t>(chunks_[chunk].visible) + delta);
+  chunks_[chunk]->visible = static_cast<uint64_t>(
+      static_cast<int64_t>(chunks_[chunk]->visible) + delta);
   size_ = static_cast<uint64_t>(static_cast<int64_t>(size_) + delta);
   if (chunk < cache_chunk_) {
     cache_start_ =
@@ -118,102 +135,104 @@ void Sequence::AddVisible(size_t chunk, int64_t delta) {
 
 void Sequence::SplitRun(Pos p, uint64_t offset) {
   Run& left = At(p);
-  Run right;
-  right.id = {left.id.replica, left.id.counter + offset};
-  right.len = left.len - offset;
-  right.deleted = left.deleted;
+  Run right = left;
+  right.id.counter += offset;
+  right.len = static_cast<uint32_t>(left.len - offset);
   right.origin_left = {left.id.replica, left.id.counter + offset - 1};
-  right.origin_right = left.origin_right;
-  if (!left.text.empty()) {
-    right.text = left.text.substr(offset);
-    left.text.resize(offset);
-  }
-  if (!left.values.empty()) {
-    right.values.assign(std::make_move_iterator(left.values.begin() +
-                                                static_cast<ptrdiff_t>(offset)),
-                        std::make_move_iterator(left.values.end()));
-    left.values.resize(offset);
-  }
-  left.len = offset;
-  auto& runs = chunks_[p.chunk].runs;
-  runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run + 1),
-              std::move(right));
+  left.len = static_cast<uint32_t>(offset);
+  auto& runs = chunks_[p.chunk]->runs;
+  runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run + 1), right);
 }
 
-void Sequence::InsertRunAt(Pos p, Run run) {
-  const int64_t v = static_cast<int64_t>(run.visible());
-  auto& runs = chunks_[p.chunk].runs;
-  runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run), std::move(run));
-  AddVisible(p.chunk, v);
+void Sequence::InsertContent(size_t chunk, uint64_t at, RunContent content,
+                             uint64_t len) {
+  Chunk& c = *chunks_[chunk];
+  if (is_text_) {
+    c.text.insert(at, content.text.data(), len);
+  } else {
+    c.values.insert(c.values.begin() + static_cast<ptrdiff_t>(at),
+                    content.values.begin(),
+                    content.values.begin() + static_cast<ptrdiff_t>(len));
+  }
+}
+
+void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
+  if (!run.deleted) InsertContent(p.chunk, ContentOffset(p), content, run.len);
+  auto& runs = chunks_[p.chunk]->runs;
+  runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run), run);
+  AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
 void Sequence::MarkDeleted(Pos p) {
   Run& r = At(p);
-  r.deleted = true;
-  r.text.clear();
-  r.text.shrink_to_fit();
-  // Deleted list elements keep only nested containers (ops inside them may
-  // still arrive); other values become null placeholders or go entirely.
-  if (std::none_of(r.values.begin(), r.values.end(),
-                   [](const Value& v) { return v.is_container(); })) {
-    r.values.clear();
-    r.values.shrink_to_fit();
+  const uint64_t at = ContentOffset(p);
+  Chunk& c = *chunks_[p.chunk];
+  if (is_text_) {
+    c.text.erase(at, r.len);
   } else {
-    for (Value& v : r.values) {
-      if (!v.is_container()) v = Value::Null();
-    }
+    c.values.erase(c.values.begin() + static_cast<ptrdiff_t>(at),
+                   c.values.begin() + static_cast<ptrdiff_t>(at + r.len));
   }
+  r.deleted = true;
   AddVisible(p.chunk, -static_cast<int64_t>(r.len));
 }
 
-bool Sequence::CanAppend(const Run& a, const Run& b) const {
+bool Sequence::CanAppend(const Run& a, const Run& b) {
   return a.id.replica == b.id.replica && b.id.counter == a.id.counter + a.len &&
          b.origin_left == a.last() && b.origin_right == a.origin_right &&
-         a.deleted == b.deleted && a.values.empty() == b.values.empty();
-}
-
-void Sequence::Append(Run& a, Run& b) {
-  a.len += b.len;
-  a.text += b.text;
-  for (Value& v : b.values) a.values.push_back(std::move(v));
+         a.deleted == b.deleted && uint64_t{a.len} + b.len <= kMaxRunLength;
 }
 
 Sequence::Pos Sequence::MergeNeighbors(Pos p) {
-  auto& runs = chunks_[p.chunk].runs;
+  auto& runs = chunks_[p.chunk]->runs;
   if (p.run > 0 && CanAppend(runs[p.run - 1], runs[p.run])) {
-    Append(runs[p.run - 1], runs[p.run]);
+    runs[p.run - 1].len += runs[p.run].len;
     runs.erase(runs.begin() + static_cast<ptrdiff_t>(p.run));
     --p.run;
   }
   if (p.run + 1 < runs.size() && CanAppend(runs[p.run], runs[p.run + 1])) {
-    Append(runs[p.run], runs[p.run + 1]);
+    runs[p.run].len += runs[p.run + 1].len;
     runs.erase(runs.begin() + static_cast<ptrdiff_t>(p.run + 1));
   }
   return p;
 }
 
 void Sequence::MaybeSplitChunk(size_t c) {
-  if (chunks_[c].runs.size() <= 2 * kMaxChunkRuns) return;
-  Chunk right;
-  auto& runs = chunks_[c].runs;
-  const size_t half = runs.size() / 2;
-  right.runs.assign(
-      std::make_move_iterator(runs.begin() + static_cast<ptrdiff_t>(half)),
-      std::make_move_iterator(runs.end()));
-  runs.resize(half);
-  for (const Run& r : right.runs) right.visible += r.visible();
-  chunks_[c].visible -= right.visible;
+  const size_t n = chunks_[c]->runs.size();
+  if (n <= 2 * kMaxChunkRuns &&
+      (chunks_[c]->visible <= kMaxChunkContent || n < 2))
+    return;
+  const size_t half = n / 2;
+  const uint64_t left_visible = ContentOffset({c, half});
+  auto right_ptr = std::make_unique<Chunk>();
+  Chunk& right = *right_ptr;
+  Chunk& left = *chunks_[c];
+  right.runs.assign(left.runs.begin() + static_cast<ptrdiff_t>(half),
+                    left.runs.end());
+  left.runs.resize(half);
+  if (is_text_) {
+    right.text = left.text.substr(left_visible);
+    left.text.resize(left_visible);
+  } else {
+    right.values.assign(
+        std::make_move_iterator(left.values.begin() +
+                                static_cast<ptrdiff_t>(left_visible)),
+        std::make_move_iterator(left.values.end()));
+    left.values.resize(left_visible);
+  }
+  right.visible = left.visible - left_visible;
+  left.visible = left_visible;
   chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(c + 1),
-                 std::move(right));
+                 std::move(right_ptr));
   if (cache_chunk_ > c) ++cache_chunk_;
 }
 
-void Sequence::LocalInsert(uint64_t index, Run& run) {
+void Sequence::LocalInsert(uint64_t index, Run& run, RunContent content) {
   if (index == 0) {
     run.origin_left = kNoId;
-    const auto& first = chunks_[0].runs;
+    const auto& first = chunks_[0]->runs;
     run.origin_right = first.empty() ? kNoId : first[0].id;
-    InsertRunAt({0, 0}, std::move(run));
+    InsertRunAt({0, 0}, run, content);
     MaybeSplitChunk(0);
     return;
   }
@@ -228,13 +247,17 @@ void Sequence::LocalInsert(uint64_t index, Run& run) {
     Pos next = p;
     run.origin_right = Next(next) ? At(next).id : kNoId;
     if (CanAppend(left, run)) {
-      const int64_t n = static_cast<int64_t>(run.len);
-      Append(left, run);
-      AddVisible(p.chunk, n);
+      // Typing at the end of one's own run, the common case: the content
+      // goes right after element index-1 of this chunk (FindVisible left the
+      // cache on it).
+      InsertContent(p.chunk, index - cache_start_, content, run.len);
+      left.len += run.len;
+      AddVisible(p.chunk, static_cast<int64_t>(run.len));
+      MaybeSplitChunk(p.chunk);
       return;
     }
   }
-  InsertRunAt({p.chunk, p.run + 1}, std::move(run));
+  InsertRunAt({p.chunk, p.run + 1}, run, content);
   MaybeSplitChunk(p.chunk);
 }
 
@@ -252,7 +275,7 @@ void Sequence::LocalDelete(uint64_t index, uint64_t n,
   while (true) {
     if (!At(p).deleted) {
       if (At(p).len > remaining) SplitRun(p, remaining);
-      Run& r = At(p);
+      const Run& r = At(p);
       targets->emplace_back(r.id, r.len);
       remaining -= r.len;
       MarkDeleted(p);
@@ -264,7 +287,7 @@ void Sequence::LocalDelete(uint64_t index, uint64_t n,
   for (size_t c = p.chunk + 1; c-- > first_chunk;) MaybeSplitChunk(c);
 }
 
-absl::Status Sequence::Integrate(Run run, uint64_t* index) {
+absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
   const bool has_left = run.origin_left.replica != 0;
   const bool has_right = run.origin_right.replica != 0;
   Pos pos;
@@ -296,6 +319,17 @@ absl::Status Sequence::Integrate(Run run, uint64_t* index) {
     }
     left = pos;
     left_is_head = false;
+    // The right origin must follow the left one, or the scan below would
+    // run past it and peers could order the run differently.
+    Pos right;
+    if (has_right && (!FindId(run.origin_right, &right, &offset) ||
+                      std::make_pair(right.chunk, right.run) <=
+                          std::make_pair(left.chunk, left.run))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "insert ", IdString(run.id), ": right origin ",
+          IdString(run.origin_right), " does not follow left origin ",
+          IdString(run.origin_left)));
+    }
   }
 
   // YATA (Yjs Item.integrate): scan the runs between the origins and place
@@ -304,8 +338,7 @@ absl::Status Sequence::Integrate(Run run, uint64_t* index) {
   bool valid;
   if (left_is_head) {
     o = {0, 0};
-    valid = !chunks_[0].runs.empty();
-    if (!valid) valid = Next(o);
+    valid = !chunks_[0]->runs.empty();
   } else {
     valid = Next(o);
   }
@@ -351,15 +384,19 @@ absl::Status Sequence::Integrate(Run run, uint64_t* index) {
   }
 
   if (!left_is_head && CanAppend(At(left), run)) {
-    if (index) *index = VisibleIndexOf(left) + At(left).visible();
-    const int64_t n = static_cast<int64_t>(run.visible());
-    Append(At(left), run);
-    AddVisible(left.chunk, n);
+    const uint64_t start = VisibleIndexOf(left);
+    if (index) *index = start + At(left).visible();
+    if (!run.deleted) {
+      InsertContent(left.chunk, start - cache_start_ + At(left).len, content,
+                    run.len);
+    }
+    At(left).len += run.len;
+    AddVisible(left.chunk, static_cast<int64_t>(run.visible()));
     return absl::OkStatus();
   }
   Pos at = left_is_head ? Pos{0, 0} : Pos{left.chunk, left.run + 1};
   if (index) *index = VisibleIndexOf(at);
-  InsertRunAt(at, std::move(run));
+  InsertRunAt(at, run, content);
   MaybeSplitChunk(at.chunk);
   return absl::OkStatus();
 }
@@ -381,7 +418,7 @@ absl::Status Sequence::DeleteIds(
       SplitRun(p, offset);
       ++p.run;
     }
-    const uint64_t n = std::min(At(p).len, end - c);
+    const uint64_t n = std::min<uint64_t>(At(p).len, end - c);
     if (n < At(p).len) SplitRun(p, n);
     if (!At(p).deleted) {
       if (deleted) deleted(VisibleIndexOf(p), n);
@@ -394,41 +431,39 @@ absl::Status Sequence::DeleteIds(
   return absl::OkStatus();
 }
 
-void Sequence::AppendRun(Run run) {
+void Sequence::AppendRun(Run run, RunContent content) {
   size_t c = chunks_.size() - 1;
-  if (chunks_[c].runs.size() >= kMaxChunkRuns) {
-    chunks_.emplace_back();
+  if (chunks_[c]->runs.size() >= kMaxChunkRuns) {
+    chunks_.push_back(std::make_unique<Chunk>());
     ++c;
   }
-  auto& runs = chunks_[c].runs;
+  auto& runs = chunks_[c]->runs;
+  if (!run.deleted) InsertContent(c, chunks_[c]->visible, content, run.len);
   if (!runs.empty() && CanAppend(runs.back(), run)) {
-    const int64_t n = static_cast<int64_t>(run.visible());
-    Append(runs.back(), run);
-    AddVisible(c, n);
-    return;
+    runs.back().len += run.len;
+  } else {
+    runs.push_back(run);
   }
-  InsertRunAt({c, runs.size()}, std::move(run));
+  AddVisible(c, static_cast<int64_t>(run.visible()));
 }
 
 std::u32string Sequence::Text() const {
   std::u32string out;
   out.reserve(size_);
-  ForEachRun([&](const Run& r) {
-    if (!r.deleted) out += r.text;
-  });
+  for (const auto& c : chunks_) out += c->text;
   return out;
 }
 
 const Value& Sequence::ValueAt(uint64_t index) const {
   uint64_t offset;
   Pos p = FindVisible(index, &offset);
-  return chunks_[p.chunk].runs[p.run].values[offset];
+  return chunks_[p.chunk]->values[index - cache_start_];
 }
 
 OpId Sequence::IdAt(uint64_t index) const {
   uint64_t offset;
   Pos p = FindVisible(index, &offset);
-  const Run& r = chunks_[p.chunk].runs[p.run];
+  const Run& r = chunks_[p.chunk]->runs[p.run];
   return {r.id.replica, r.id.counter + offset};
 }
 
@@ -439,23 +474,20 @@ void Sequence::CheckInvariants() const {
   LATTICE_CHECK(cache_chunk_ < chunks_.size());
   for (size_t c = 0; c < chunks_.size(); ++c) {
     if (c == cache_chunk_) before_cache = total;
-    LATTICE_CHECK(chunks_.size() == 1 || !chunks_[c].runs.empty())
+    const Chunk& chunk = *chunks_[c];
+    LATTICE_CHECK(chunks_.size() == 1 || !chunk.runs.empty())
         << "empty chunk " << c;
     uint64_t visible = 0;
-    for (const Run& r : chunks_[c].runs) {
+    for (const Run& r : chunk.runs) {
       LATTICE_CHECK(r.len > 0);
       visible += r.visible();
-      if (is_text_) {
-        LATTICE_CHECK(r.values.empty());
-        LATTICE_CHECK(r.deleted ? r.text.empty() : r.text.size() == r.len);
-      } else {
-        LATTICE_CHECK(r.text.empty());
-        LATTICE_CHECK(r.deleted || r.values.size() == r.len);
-        LATTICE_CHECK(r.values.empty() || r.values.size() == r.len);
-      }
     }
-    LATTICE_CHECK(visible == chunks_[c].visible)
+    LATTICE_CHECK(visible == chunk.visible)
         << "chunk " << c << " visible count";
+    LATTICE_CHECK((is_text_ ? chunk.text.size() : chunk.values.size()) ==
+                  visible)
+        << "chunk " << c << " content size";
+    LATTICE_CHECK(is_text_ ? chunk.values.empty() : chunk.text.empty());
     total += visible;
   }
   LATTICE_CHECK(total == size_);

@@ -10,12 +10,15 @@
 // insert moves a bounded amount of memory; a cursor cache (chunk, visible
 // offset) makes local editing near the last edit O(1) in the document size.
 //
+// Runs are small plain records; each chunk keeps the content of its live
+// runs contiguously (text or values), so splitting and merging runs never
+// moves content and a run costs no allocation of its own.
+//
 // Invariants (CheckInvariants):
-//  1. Every chunk's `visible` equals the sum of its runs' visible lengths, and
-//     the cache's start equals the sum over the chunks before it.
-//  2. Non-deleted text runs hold exactly `len` code points; list runs `len`
-//     values; deleted runs hold no text.
-//  3. No chunk is empty unless it is the only one.
+//  1. Every chunk's `visible` equals the sum of its runs' visible lengths and
+//     the size of its content; the cache's start equals the sum over the
+//     chunks before it.
+//  2. No chunk is empty unless it is the only one.
 //
 // Thread safety: none; owned by a Doc.
 #ifndef LATTICE_CRDT_INTERNAL_SEQUENCE_H_
@@ -23,6 +26,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,18 +35,16 @@
 #include "crdt/value.h"
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 namespace lattice::crdt::internal {
 
 struct Run {
   OpId id;
-  uint64_t len = 0;
+  uint32_t len = 0;
   bool deleted = false;
   OpId origin_left = kNoId;   // of the first element
   OpId origin_right = kNoId;  // of every element
-  std::u32string text;        // Text content (empty when deleted)
-  std::vector<Value>
-      values;  // List content (kept when deleted: may hold containers)
 
   OpId last() const { return {id.replica, id.counter + len - 1}; }
   bool Contains(const OpId& x) const {
@@ -52,9 +54,20 @@ struct Run {
   uint64_t visible() const { return deleted ? 0 : len; }
 };
 
+// The content of a live run: `text` for a Text, `values` for a List. Views
+// into the owner's storage, valid until the sequence next changes.
+struct RunContent {
+  std::u32string_view text;
+  absl::Span<const Value> values;
+};
+
 class Sequence {
  public:
-  static constexpr size_t kMaxChunkRuns = 64;
+  // A chunk splits in two past 2 * kMaxChunkRuns runs or kMaxChunkContent
+  // live elements, bounding what one insert moves.
+  static constexpr size_t kMaxChunkRuns = 32;
+  static constexpr uint64_t kMaxChunkContent = 256;
+  static constexpr uint64_t kMaxRunLength = uint64_t{1} << 31;
 
   explicit Sequence(bool is_text);
 
@@ -62,20 +75,21 @@ class Sequence {
   // Number of visible (non-deleted) elements.
   uint64_t size() const { return size_; }
 
-  // Inserts `run` (id, len and content set by the caller) so that its first
-  // element lands at visible `index`; fills in its origins.
-  // REQUIRES: index <= size().
-  void LocalInsert(uint64_t index, Run& run);
+  // Inserts `run` (id and len set by the caller, not deleted) with `content`
+  // so that its first element lands at visible `index`; fills in its
+  // origins. REQUIRES: index <= size(), run.len <= kMaxRunLength.
+  void LocalInsert(uint64_t index, Run& run, RunContent content);
 
   // Deletes `n` visible elements from `index`, appending the deleted id
   // ranges, in document order, to `targets`. REQUIRES: index + n <= size().
   void LocalDelete(uint64_t index, uint64_t n,
                    std::vector<std::pair<OpId, uint64_t>>* targets);
 
-  // Integrates a remote run by its origins. Sets *index (if given) to the
-  // visible index of its first element. Errors: InvalidArgument when an
-  // origin is not an element of this sequence.
-  absl::Status Integrate(Run run, uint64_t* index);
+  // Integrates a remote run by its origins (`content` ignored when deleted).
+  // Sets *index (if given) to the visible index of its first element.
+  // Errors: InvalidArgument when an origin is not an element of this
+  // sequence.
+  absl::Status Integrate(Run run, RunContent content, uint64_t* index);
 
   // Marks ids target .. target+len-1 deleted; calls `deleted(index, n)` for
   // each newly deleted visible piece (index before the deletion). Errors:
@@ -86,16 +100,31 @@ class Sequence {
 
   // Appends a run at the end without integration (snapshot load, where runs
   // arrive in document order).
-  void AppendRun(Run run);
+  void AppendRun(Run run, RunContent content);
 
-  // Calls fn(run) for every run in document order.
+  // Calls fn(run, content) for every run in document order (content empty
+  // for deleted runs).
   template <typename Fn>
   void ForEachRun(Fn&& fn) const {
-    for (const Chunk& c : chunks_) {
-      for (const Run& r : c.runs) fn(r);
+    for (const auto& chunk : chunks_) {
+      const Chunk& c = *chunk;
+      size_t at = 0;
+      for (const Run& r : c.runs) {
+        RunContent content;
+        if (!r.deleted) {
+          if (is_text_) {
+            content.text = std::u32string_view(c.text).substr(at, r.len);
+          } else {
+            content.values = absl::MakeConstSpan(c.values).subspan(at, r.len);
+          }
+          at += r.len;
+        }
+        fn(r, content);
+      }
     }
   }
   size_t run_count() const;
+  uint64_t MemoryUsage() const;
 
   // The visible text (Text) in code points.
   std::u32string Text() const;
@@ -108,8 +137,11 @@ class Sequence {
   void CheckInvariants() const;
 
  private:
+  // A chunk's content holds the live elements of its runs, in order.
   struct Chunk {
     std::vector<Run> runs;
+    std::u32string text;        // Text
+    std::vector<Value> values;  // List
     uint64_t visible = 0;
   };
   struct Pos {
@@ -117,7 +149,7 @@ class Sequence {
     size_t run = 0;
   };
 
-  Run& At(Pos p) { return chunks_[p.chunk].runs[p.run]; }
+  Run& At(Pos p) { return chunks_[p.chunk]->runs[p.run]; }
   // Moves the cache to chunk `c` and returns the visible count before it.
   uint64_t ChunkStart(size_t c) const;
   // Finds the run holding visible element `index` and the offset in it.
@@ -125,22 +157,26 @@ class Sequence {
   // Finds the run holding `id`; false when absent.
   bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
   bool Next(Pos& p) const;
+  // Visible elements before run p within its chunk (its content offset).
+  uint64_t ContentOffset(Pos p) const;
   uint64_t VisibleIndexOf(Pos p) const;
   // Splits At(p) so that its element `offset` starts a new run right after
   // it. REQUIRES: 0 < offset < len. p stays valid (the left piece).
   void SplitRun(Pos p, uint64_t offset);
-  void InsertRunAt(Pos p, Run run);
+  void InsertContent(size_t chunk, uint64_t at, RunContent content,
+                     uint64_t len);
+  void InsertRunAt(Pos p, Run run, RunContent content);
   void MarkDeleted(Pos p);
   // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
   Pos MergeNeighbors(Pos p);
-  bool CanAppend(const Run& a, const Run& b) const;
-  void Append(Run& a, Run& b);
+  static bool CanAppend(const Run& a, const Run& b);
   void AddVisible(size_t chunk, int64_t delta);
   void MaybeSplitChunk(size_t c);
 
   bool is_text_;
   uint64_t size_ = 0;
-  std::vector<Chunk> chunks_;
+  // Chunks are boxed so that splitting one moves pointers, not chunks.
+  std::vector<std::unique_ptr<Chunk>> chunks_;
   // Cursor cache: chunk index and the visible count before it.
   mutable size_t cache_chunk_ = 0;
   mutable uint64_t cache_start_ = 0;

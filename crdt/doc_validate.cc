@@ -1,0 +1,242 @@
+// The semantic checks of LoadSnapshot. The decoder has checked the syntax
+// and that every id lies inside the snapshot's version; these check how the
+// records relate, so that what LoadSnapshot accepts is a state ChangesSince
+// can hand to any peer, which then holds the same document: every op id is
+// used once, every origin and delete target lies in its own container on the
+// right side, losing map writes lose, and every container hangs off the root.
+// Cost: one sort of the op spans and a binary search per reference, a few
+// percent of a load.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "crdt/doc.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace lattice::crdt {
+
+using internal::Container;
+using internal::ContainerRef;
+using internal::Run;
+
+namespace {
+
+// A range of op ids and the record that uses it.
+struct Span {
+  enum class Owner : uint8_t { kMapEntry, kCounterAdd, kRun, kDelete };
+  ReplicaId replica = 0;
+  uint64_t start = 0;
+  uint64_t len = 0;
+  Owner owner = Owner::kMapEntry;
+  bool deleted = false;   // kRun: a tombstone run
+  ContainerId container;  // the container the record lives in
+  uint64_t position = 0;  // kRun: index of the run in document order
+
+  uint64_t end() const { return start + len; }
+};
+
+bool SpanBefore(const Span& a, const Span& b) {
+  return a.replica != b.replica ? a.replica < b.replica : a.start < b.start;
+}
+
+// The span holding `id`, or null. REQUIRES: `spans` sorted, disjoint.
+const Span* FindSpan(const std::vector<Span>& spans, const OpId& id) {
+  Span key;
+  key.replica = id.replica;
+  key.start = id.counter;
+  auto it = std::upper_bound(spans.begin(), spans.end(), key, SpanBefore);
+  if (it == spans.begin()) return nullptr;
+  --it;
+  if (it->replica != id.replica || id.counter >= it->end()) return nullptr;
+  return &*it;
+}
+
+std::string Str(const OpId& id) {
+  return absl::StrCat(id.replica, ":", id.counter);
+}
+
+absl::Status Invalid(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("decode snapshot: ", what));
+}
+
+// Ids covered by delete records, merged into disjoint sorted ranges.
+class Covered {
+ public:
+  void Add(const OpId& target, uint64_t len) {
+    Span s;
+    s.replica = target.replica;
+    s.start = target.counter;
+    s.len = len;
+    ranges_.push_back(s);
+  }
+  void Finish() {
+    std::sort(ranges_.begin(), ranges_.end(), SpanBefore);
+    std::vector<Span> merged;
+    for (const Span& s : ranges_) {
+      if (!merged.empty() && merged.back().replica == s.replica &&
+          s.start <= merged.back().end()) {
+        merged.back().len =
+            std::max(merged.back().end(), s.end()) - merged.back().start;
+      } else {
+        merged.push_back(s);
+      }
+    }
+    ranges_ = std::move(merged);
+  }
+  bool Contains(const OpId& id) const {
+    return FindSpan(ranges_, id) != nullptr;
+  }
+
+ private:
+  std::vector<Span> ranges_;
+};
+
+}  // namespace
+
+absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
+  // 1. Every op id is used by one record at most.
+  std::vector<Span> spans;
+  for (const auto& [cid, c] : containers_) {
+    for (const auto& [key, e] : c->map.entries) {
+      if (e.lamport > max_lamport_) {
+        return Invalid(absl::StrCat("map entry ", Str(e.id), " has lamport ",
+                                    e.lamport, " above the snapshot's ",
+                                    max_lamport_));
+      }
+      spans.push_back({e.id.replica, e.id.counter, 1, Span::Owner::kMapEntry,
+                       false, cid, 0});
+    }
+    for (const auto& [key, e] : c->map.shadows) {
+      // 2. A shadow lost to the winner of its key; otherwise a peer fed
+      // ChangesSince would show the shadow.
+      auto winner = c->map.entries.find(key);
+      if (winner == c->map.entries.end() || !winner->second.Beats(e)) {
+        return Invalid(absl::StrCat("map shadow ", Str(e.id),
+                                    " does not lose to its key's entry"));
+      }
+      if (e.lamport > max_lamport_) {
+        return Invalid(absl::StrCat("map shadow ", Str(e.id), " has lamport ",
+                                    e.lamport, " above the snapshot's ",
+                                    max_lamport_));
+      }
+      spans.push_back({e.id.replica, e.id.counter, 1, Span::Owner::kMapEntry,
+                       false, cid, 0});
+    }
+    for (const auto& [id, delta] : c->counter.adds) {
+      spans.push_back(
+          {id.replica, id.counter, 1, Span::Owner::kCounterAdd, false, cid, 0});
+    }
+    if (c->seq) {
+      uint64_t position = 0;
+      c->seq->ForEachRun([&](const Run& r, internal::RunContent) {
+        spans.push_back({r.id.replica, r.id.counter, r.len, Span::Owner::kRun,
+                         r.deleted, cid, position++});
+      });
+    }
+  }
+  for (const auto& [id, d] : deletes_) {
+    spans.push_back({id.replica, id.counter, d.len, Span::Owner::kDelete, false,
+                     d.container, 0});
+  }
+  std::sort(spans.begin(), spans.end(), SpanBefore);
+  for (size_t i = 1; i < spans.size(); ++i) {
+    if (spans[i].replica == spans[i - 1].replica &&
+        spans[i].start < spans[i - 1].end()) {
+      return Invalid(absl::StrCat(
+          "op id ", Str({spans[i].replica, spans[i].start}), " is used twice"));
+    }
+  }
+
+  // 3. Origins are elements of their own sequence, the left one before the
+  // run and the right one after it in document order.
+  for (const auto& [cid, c] : containers_) {
+    if (!c->seq) continue;
+    uint64_t position = 0;
+    absl::Status status;
+    c->seq->ForEachRun([&](const Run& r, internal::RunContent) {
+      const uint64_t here = position++;
+      if (!status.ok()) return;
+      auto check = [&](const OpId& origin, bool left) {
+        if (origin.replica == 0 || !status.ok()) return;
+        const Span* s = FindSpan(spans, origin);
+        if (s == nullptr || s->owner != Span::Owner::kRun ||
+            s->container != cid ||
+            (left ? s->position >= here : s->position <= here)) {
+          status = Invalid(absl::StrCat(
+              "run ", Str(r.id), ": ", left ? "left" : "right", " origin ",
+              Str(origin), " is not an element on that side in its container"));
+        }
+      };
+      check(r.origin_left, true);
+      check(r.origin_right, false);
+    });
+    if (!status.ok()) return status;
+  }
+
+  // 4. Delete targets are tombstones of the delete's container.
+  Covered covered;
+  for (const auto& [id, d] : deletes_) {
+    auto it = containers_.find(d.container);
+    if (it == containers_.end() || !it->second->seq) {
+      return Invalid(absl::StrCat("delete ", Str(id), ": container ",
+                                  Str(d.container), " is not a sequence"));
+    }
+    for (uint64_t at = d.target.counter; at < d.target.counter + d.len;) {
+      const Span* s = FindSpan(spans, {d.target.replica, at});
+      if (s == nullptr || s->owner != Span::Owner::kRun ||
+          s->container != d.container || !s->deleted) {
+        return Invalid(absl::StrCat(
+            "delete ", Str(id), ": target ", Str({d.target.replica, at}),
+            " is not a deleted element of its container"));
+      }
+      at = s->end();
+    }
+    covered.Add(d.target, d.len);
+  }
+  covered.Finish();
+
+  // 5. Every container but the root is created by exactly one value of its
+  // type, and hangs off the root (no cycles, no orphans). A deleted list
+  // element that created a container travels as a live insert followed by
+  // its delete (CollectOps), so the delete must be there.
+  if (refs.size() + 1 != containers_.size()) {
+    return Invalid(absl::StrCat(containers_.size() - 1,
+                                " nested containers but ", refs.size(),
+                                " values create containers"));
+  }
+  absl::flat_hash_map<ContainerId, std::vector<ContainerId>> children;
+  for (const ContainerRef& ref : refs) {
+    auto it = containers_.find(ref.id);
+    if (it == containers_.end() || it->second->type != ref.type) {
+      return Invalid(absl::StrCat("value names container ", Str(ref.id),
+                                  " of type ", ContainerTypeName(ref.type),
+                                  " that the snapshot lacks"));
+    }
+    const Span* s = FindSpan(spans, ref.id);
+    if (s != nullptr && s->owner == Span::Owner::kRun && s->deleted &&
+        !covered.Contains(ref.id)) {
+      return Invalid(
+          absl::StrCat("deleted list element ", Str(ref.id),
+                       " holds a container but no delete removes it"));
+    }
+    children[ref.parent].push_back(ref.id);
+  }
+  std::vector<ContainerId> stack = {kRootId};
+  size_t reached = 0;
+  while (!stack.empty() && reached <= containers_.size()) {
+    const ContainerId id = stack.back();
+    stack.pop_back();
+    ++reached;
+    auto it = children.find(id);
+    if (it != children.end())
+      stack.insert(stack.end(), it->second.begin(), it->second.end());
+  }
+  if (reached != containers_.size()) {
+    return Invalid("a nested container does not hang off the root");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lattice::crdt
