@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -9,8 +10,11 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include "base/logging.h"
+#include "net/internal/server_state.h"
+#include "net/internal/websocket_session.h"
 
 #include "absl/strings/str_cat.h"
 
@@ -19,6 +23,7 @@ namespace lattice::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -52,60 +57,143 @@ std::string JsonEscape(absl::string_view s) {
 }
 
 // One HTTP connection: read a request, answer it, repeat while keep-alive.
+// A WebSocket upgrade (when the server has a WsHandler) is checked against
+// the origin allow-list and the per-IP limit, then handed to a WsSession.
 // Every handler runs on the session's strand (the socket's executor).
-class Session : public std::enable_shared_from_this<Session> {
+class HttpSession : public internal::ServerConnection,
+                    public std::enable_shared_from_this<HttpSession> {
  public:
-  Session(tcp::socket socket,
-          std::shared_ptr<const HttpServer::Handler> handler,
-          const HttpServerOptions& options)
-      : stream_(std::move(socket)),
-        handler_(std::move(handler)),
-        options_(options) {}
+  HttpSession(tcp::socket socket, std::shared_ptr<internal::ServerState> state,
+              internal::ConnectionSlot slot)
+      : state_(std::move(state)),
+        executor_(socket.get_executor()),
+        stream_(std::move(socket)),
+        slot_(std::move(slot)) {}
+
+  ~HttpSession() override {
+    if (!finished_) state_->Unregister(this, /*from_destructor=*/true);
+  }
 
   void Start() {
-    asio::dispatch(
-        stream_.get_executor(),
-        beast::bind_front_handler(&Session::Read, shared_from_this()));
+    asio::dispatch(executor_, beast::bind_front_handler(&HttpSession::Read,
+                                                        shared_from_this()));
+  }
+
+  void BeginShutdown(uint16_t) override {
+    asio::post(executor_, [self = shared_from_this()] {
+      if (self->finished_) return;
+      self->shutting_down_ = true;
+      // An idle keep-alive connection is closed now; a request that has
+      // started to arrive is answered first (then the connection closes).
+      if (self->reading_ && self->buffer_.size() == 0 &&
+          !(self->parser_ && self->parser_->got_some())) {
+        self->stream_.close();
+      }
+    });
+  }
+
+  void ForceClose() override {
+    asio::post(executor_, [self = shared_from_this()] {
+      if (!self->finished_) self->stream_.close();
+    });
   }
 
  private:
+  const HttpServerOptions& options() const { return state_->options(); }
+
   void Read() {
+    if (shutting_down_) return Finish();
     parser_.emplace();
-    parser_->body_limit(options_.max_body_bytes);
-    stream_.expires_after(options_.request_timeout);
+    parser_->body_limit(options().max_body_bytes);
+    auto timeout = options().request_timeout;
+    if (first_request_ && state_->ws_handler()) {
+      timeout = std::min(timeout, options().websocket.handshake_timeout);
+    }
+    first_request_ = false;
+    stream_.expires_after(timeout);
+    reading_ = true;
     http::async_read(
         stream_, buffer_, *parser_,
-        beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+        beast::bind_front_handler(&HttpSession::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream) return Close();
+    reading_ = false;
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || (shutting_down_ && ec)) {
+      return Finish();
+    }
     if (ec == http::error::body_limit) {
       return Reply(JsonError(413, "body_too_large",
                              absl::StrCat("request body exceeds ",
-                                          options_.max_body_bytes, " bytes")),
+                                          options().max_body_bytes, " bytes")),
                    false);
     }
-    if (ec == beast::error::timeout) return Close();
     if (ec) {
       // A malformed request: answer once, then close.
       return Reply(JsonError(400, "bad_request", ec.message()), false);
     }
     auto& req = parser_->get();
+    if (state_->ws_handler() && websocket::is_upgrade(req)) return Upgrade();
     HttpRequest request{std::string(req.method_string()),
                         std::string(req.target()), std::move(req.body()),
                         std::string(req[http::field::authorization])};
     HttpResponse response;
     try {
-      response = (*handler_)(request);
+      response = state_->handler()(request);
     } catch (const std::exception& e) {
       LATTICE_LOG(kError) << "http handler threw: " << e.what();
       response = JsonError(500, "internal", "internal error");
     }
-    Reply(std::move(response), req.keep_alive());
+    Reply(std::move(response), req.keep_alive() && !shutting_down_);
+  }
+
+  void Upgrade() {
+    NetStats& stats = state_->stats();
+    const auto& ws = options().websocket;
+    auto& req = parser_->get();
+    if (shutting_down_) {
+      stats.ws_refused_shutdown.fetch_add(1, std::memory_order_relaxed);
+      return Reply(JsonError(503, "shutting_down", "server is shutting down"),
+                   false);
+    }
+    if (!ws.allowed_origins.empty()) {
+      const absl::string_view origin = ToStringView(req[http::field::origin]);
+      if (std::find(ws.allowed_origins.begin(), ws.allowed_origins.end(),
+                    origin) == ws.allowed_origins.end()) {
+        stats.ws_refused_origin.fetch_add(1, std::memory_order_relaxed);
+        return Reply(
+            JsonError(403, "origin_not_allowed",
+                      absl::StrCat("origin '", origin, "' is not allowed")),
+            false);
+      }
+    }
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (ec) return Finish();
+    std::string ip = internal::ResolveClientIp(
+        peer.address(), ToStringView(req["X-Forwarded-For"]),
+        state_->trusted_proxies());
+    if (!state_->AcquireIpSlot(ip)) {
+      stats.ws_refused_ip_limit.fetch_add(1, std::memory_order_relaxed);
+      return Reply(JsonError(429, "too_many_connections",
+                             absl::StrCat("too many websocket connections "
+                                          "from ",
+                                          ip)),
+                   false);
+    }
+    internal::IpSlot ip_slot(state_, ip);
+    stream_.expires_never();
+    auto session = internal::WsSession::Create(
+        std::move(stream_), state_, std::move(ip), std::string(req.target()),
+        std::move(slot_), std::move(ip_slot));
+    session->Start(parser_->release());
+    finished_ = true;
+    state_->Unregister(this, /*from_destructor=*/false);
   }
 
   void Reply(HttpResponse r, bool keep_alive) {
+    state_->stats().http_requests.fetch_add(1, std::memory_order_relaxed);
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), 11);
     res->set(http::field::server, "lattice");
@@ -116,33 +204,48 @@ class Session : public std::enable_shared_from_this<Session> {
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
-          if (ec || !res->keep_alive()) return self->Close();
+          if (ec || !res->keep_alive()) return self->Finish();
           self->Read();
         });
   }
 
-  void Close() {
+  // Ends the session: the socket is closed when the session goes away.
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    slot_.Release();
+    state_->Unregister(this, /*from_destructor=*/false);
   }
 
+  static absl::string_view ToStringView(beast::string_view s) {
+    return absl::string_view(s.data(), s.size());
+  }
+
+  // Immutable after construction.
+  const std::shared_ptr<internal::ServerState> state_;
+  const asio::any_io_executor executor_;
+
+  // Confined to the strand.
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<const HttpServer::Handler> handler_;
-  HttpServerOptions options_;
+  internal::ConnectionSlot slot_;
+  bool first_request_ = true;
+  bool reading_ = false;
+  bool shutting_down_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace
 
 class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
  public:
-  Listener(asio::io_context& ioc, std::shared_ptr<const Handler> handler,
-           const HttpServerOptions& options)
+  Listener(asio::io_context& ioc, std::shared_ptr<internal::ServerState> state)
       : ioc_(ioc),
         acceptor_(asio::make_strand(ioc)),
-        handler_(std::move(handler)),
-        options_(options) {}
+        state_(std::move(state)) {}
 
   absl::StatusOr<uint16_t> Open(const tcp::endpoint& endpoint) {
     beast::error_code ec;
@@ -175,7 +278,10 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      std::make_shared<Session>(std::move(socket), handler_, options_)->Start();
+      auto session = std::make_shared<HttpSession>(
+          std::move(socket), state_, internal::ConnectionSlot(state_));
+      // Refused once shutdown has begun; the socket closes with `session`.
+      if (state_->Register(session.get(), session)) session->Start();
     } else {
       LATTICE_LOG(kWarning) << "http accept: " << ec.message();
     }
@@ -184,8 +290,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
-  std::shared_ptr<const Handler> handler_;
-  HttpServerOptions options_;
+  const std::shared_ptr<internal::ServerState> state_;
 };
 
 HttpResponse JsonError(int status, absl::string_view code,
@@ -197,12 +302,17 @@ HttpResponse JsonError(int status, absl::string_view code,
 }
 
 HttpServer::HttpServer(asio::io_context& ioc, Handler handler,
-                       HttpServerOptions options)
+                       HttpServerOptions options,
+                       std::shared_ptr<WsHandler> ws_handler)
     : ioc_(ioc),
-      handler_(std::make_shared<const Handler>(std::move(handler))),
-      options_(options) {}
+      state_(std::make_shared<internal::ServerState>(
+          ioc, std::move(handler), std::move(options), std::move(ws_handler))) {
+}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  state_->ClearOnDone();
+  Stop();
+}
 
 absl::StatusOr<uint16_t> HttpServer::Listen(absl::string_view address,
                                             uint16_t port) {
@@ -212,17 +322,34 @@ absl::StatusOr<uint16_t> HttpServer::Listen(absl::string_view address,
     return absl::InvalidArgumentError(
         absl::StrCat("listen: bad address '", address, "': ", ec.message()));
   }
-  auto listener = std::make_shared<Listener>(ioc_, handler_, options_);
+  auto listener = std::make_shared<Listener>(ioc_, state_);
   auto bound = listener->Open(tcp::endpoint(ip, port));
   if (!bound.ok()) return bound.status();
   listener->Accept();
-  listener_ = std::move(listener);
+  std::shared_ptr<Listener> old;
+  {
+    absl::MutexLock lock(&mu_);
+    old = std::exchange(listener_, std::move(listener));
+  }
+  if (old) old->Stop();
   return bound;
 }
 
 void HttpServer::Stop() {
-  if (listener_) listener_->Stop();
-  listener_.reset();
+  std::shared_ptr<Listener> listener;
+  {
+    absl::MutexLock lock(&mu_);
+    listener = std::move(listener_);
+  }
+  if (listener) listener->Stop();
 }
+
+void HttpServer::Shutdown(uint16_t close_code, std::chrono::milliseconds grace,
+                          std::function<void()> on_done) {
+  Stop();
+  state_->BeginShutdown(close_code, grace, std::move(on_done));
+}
+
+const NetStats& HttpServer::stats() const { return state_->stats(); }
 
 }  // namespace lattice::net
