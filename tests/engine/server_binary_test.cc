@@ -2,6 +2,7 @@
 // with a fresh data directory, answer its health check, and exit cleanly on
 // SIGTERM.
 #include <filesystem>
+#include <fstream>
 #include <signal.h>
 #include <string>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "tests/engine/sync_test_util.h"
 #include "tests/testing/child_process.h"
 
 #include "gmock/gmock.h"
@@ -68,6 +70,83 @@ TEST(ServerBinary, ServesHealthAndStopsOnSigterm) {
   EXPECT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   std::filesystem::remove_all(dir);
+}
+
+// Starts the binary on `dir` and returns it with its port.
+std::pair<std::unique_ptr<ChildProcess>, uint16_t> StartServer(
+    const std::string& dir, const std::string& secret_file) {
+  auto child = ChildProcess::Start(
+      {LATTICE_SERVER_BINARY, "--port=0", "--data_dir=" + dir,
+       "--jwt_secret_file=" + secret_file, "--durability=sync", "--threads=2"});
+  EXPECT_TRUE(child.ok()) << child.status();
+  if (!child.ok()) return {nullptr, 0};
+  auto line = (*child)->ReadLine(std::chrono::seconds(20));
+  EXPECT_TRUE(line.has_value()) << "server printed nothing";
+  if (!line) return {nullptr, 0};
+  const auto colon = line->find(':', line->find("listening on"));
+  return {*std::move(child),
+          static_cast<uint16_t>(std::stoi(line->substr(colon + 1)))};
+}
+
+// kill -9 in the middle of a burst of changes: every acknowledged change is
+// there after a restart, and a client that reconnects converges.
+TEST(ServerBinary, KillNineLosesNoAcknowledgedChange) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path());
+  const std::string secret_file = dir.path() + "-secret";
+  {
+    std::ofstream out(secret_file);
+    out << testing::kSecret << "\n";
+  }
+  auto [server, port] = StartServer(dir.path() + "/data", secret_file);
+  ASSERT_NE(server, nullptr);
+  const std::string token = testing::Token("ada", {"board"});
+  testing::RawClient a(101);
+  ASSERT_TRUE(a.Connect(port, token).ok());
+  ASSERT_TRUE(a.Join("board").ok());
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(a.Edit("board", "tasks", [i](crdt::Doc& d) {
+                   return d.MapSet(crdt::kRootId, "k" + std::to_string(i),
+                                   crdt::Value::Int(i));
+                 }).ok());
+  }
+  ASSERT_TRUE(a.WaitAcked().ok());
+  const uint64_t acked = a.resume("board").seq;
+  EXPECT_EQ(acked, 40u);
+  // More changes in flight when the server dies.
+  for (int i = 40; i < 60; ++i) {
+    ASSERT_TRUE(a.Edit("board", "tasks", [i](crdt::Doc& d) {
+                   return d.MapSet(crdt::kRootId, "k" + std::to_string(i),
+                                   crdt::Value::Int(i));
+                 }).ok());
+  }
+  server->Signal(SIGKILL);
+  ASSERT_NE(server->Wait(std::chrono::seconds(10)), -1);
+
+  auto [again, port2] = StartServer(dir.path() + "/data", secret_file);
+  ASSERT_NE(again, nullptr);
+  testing::RawClient c(103);
+  ASSERT_TRUE(c.Connect(port2, testing::Token("cy", {"board"})).ok());
+  auto joined = c.Join("board");
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_GE(joined->seq, acked);
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_TRUE(c.Doc("board", "tasks")
+                    .MapGet(crdt::kRootId, "k" + std::to_string(i))
+                    .ok())
+        << "acknowledged change k" << i << " was lost";
+  }
+  // a reconnects, resends what the server lacks, and both converge.
+  ASSERT_TRUE(a.Connect(port2, token).ok());
+  ASSERT_TRUE(a.Join("board").ok());
+  ASSERT_TRUE(a.WaitAcked().ok());
+  testing::RawClient d(104);
+  ASSERT_TRUE(d.Connect(port2, testing::Token("di", {"board"})).ok());
+  ASSERT_TRUE(d.Join("board").ok());
+  EXPECT_EQ(d.Json("board", "tasks"), a.Json("board", "tasks"));
+  again->Signal(SIGTERM);
+  EXPECT_NE(again->Wait(std::chrono::seconds(20)), -1);
+  std::filesystem::remove(secret_file);
 }
 
 }  // namespace

@@ -1,0 +1,63 @@
+// Options of the sync engine: limits, timings and policies of rooms and
+// sessions (engine/sync_server.h). Every field has a default that works out
+// of the box on one node.
+//
+// Thread safety: a plain value; the engine keeps a const copy.
+#ifndef LATTICE_ENGINE_ENGINE_OPTIONS_H_
+#define LATTICE_ENGINE_ENGINE_OPTIONS_H_
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+namespace lattice::engine {
+
+struct EngineOptions {
+  // ---- Identity ----
+  // The CRDT replica id the server edits documents as (backend changes).
+  // Must differ from every client's; clients draw random 64-bit ids.
+  // Default: 1
+  uint64_t server_replica = 1;
+
+  // ---- Auth ----
+  // Accept hello without a token, granting read-write to every room. For
+  // local development only; the server logs a warning at start.
+  // Default: false
+  bool anonymous = false;
+
+  // ---- Per-connection limits ----
+  // Rooms one connection may have joined at once. Default: 64
+  uint64_t max_rooms_per_connection = 64;
+  // Change frames per second (token bucket with a burst of one second's
+  // worth). Default: 200
+  double max_changes_per_second = 200;
+  // Change payload bytes per second (same bucket rule). Default: 4 MiB
+  double max_change_bytes_per_second = 4 << 20;
+  // Consecutive refused frames (bad frames, protocol errors) before the
+  // connection is closed with kCloseProtocolError. Default: 16
+  int max_consecutive_errors = 16;
+
+  // ---- Per-room limits ----
+  // Members (joined connections) of one room. Default: 10,000
+  uint64_t max_members_per_room = 10'000;
+  // Named documents in one room. Default: 64
+  uint64_t max_docs_per_room = 64;
+  // A change to a document whose state holds more than this is refused
+  // (crdt::Doc::MemoryUsage). Default: 64 MiB
+  uint64_t max_doc_bytes = uint64_t{64} << 20;
+  // Broadcasts buffered for a member still catching up (tail replay)
+  // before it is closed with kCloseResyncRequired. Default: 8 MiB
+  uint64_t max_catch_up_buffer_bytes = 8 << 20;
+
+  // ---- Persistence policy ----
+  // A room writes a snapshot after this many changes since its last one
+  // (the store then trims the log, keeping its replay window). Default: 1000
+  uint64_t snapshot_every_changes = 1000;
+  // A room with no members for this long is snapshotted and unloaded.
+  // Default: 30 s
+  absl::Duration room_idle_unload = absl::Seconds(30);
+};
+
+}  // namespace lattice::engine
+
+#endif  // LATTICE_ENGINE_ENGINE_OPTIONS_H_

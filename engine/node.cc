@@ -1,0 +1,121 @@
+#include "engine/node.h"
+
+#include <filesystem>
+#include <utility>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "base/logging.h"
+#include "engine/admin_api.h"
+#include "engine/engine_stats.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+
+namespace lattice::engine {
+
+namespace {
+
+void AppendNetStats(const net::NetStats& s, std::string* out) {
+  auto line = [out](absl::string_view name, absl::string_view type,
+                    const std::atomic<uint64_t>& v) {
+    absl::StrAppend(out, "# TYPE ", name, " ", type, "\n", name, " ",
+                    v.load(std::memory_order_relaxed), "\n");
+  };
+  line("lattice_net_connections_open", "gauge", s.connections_open);
+  line("lattice_net_websockets_open", "gauge", s.ws_open);
+  line("lattice_net_ws_messages_in_total", "counter", s.ws_messages_in);
+  line("lattice_net_ws_bytes_in_total", "counter", s.ws_bytes_in);
+  line("lattice_net_ws_messages_out_total", "counter", s.ws_messages_out);
+  line("lattice_net_ws_bytes_out_total", "counter", s.ws_bytes_out);
+  line("lattice_net_ws_send_overflows_total", "counter", s.ws_send_overflows);
+  line("lattice_net_ws_close_too_big_total", "counter", s.ws_close_too_big);
+  line("lattice_net_ws_close_abnormal_total", "counter", s.ws_close_abnormal);
+}
+
+}  // namespace
+
+Node::Node(NodeOptions options) : options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("data dir ", options.data_dir, ": ", ec.message()));
+  }
+  std::unique_ptr<Node> node(new Node(std::move(options)));
+  const NodeOptions& o = node->options_;
+  auto store = storage::RoomStore::Open(o.data_dir, o.store);
+  if (!store.ok()) return store.status();
+  node->store_ = *std::move(store);
+  SyncServerOptions sync_options = o.sync;
+  sync_options.max_message_bytes = o.http.websocket.max_message_bytes;
+  auto sync = SyncServer::Create(node->ioc_, *node->store_, sync_options);
+  if (!sync.ok()) return sync.status();
+  node->sync_ = *std::move(sync);
+  Node* raw = node.get();
+  node->http_ = std::make_unique<net::HttpServer>(
+      node->ioc_,
+      [raw](const net::HttpRequest& request) {
+        return raw->HandleHttp(request);
+      },
+      o.http, node->sync_);
+  auto port = node->http_->Listen(o.listen_address, o.port);
+  if (!port.ok()) return port.status();
+  node->port_ = *port;
+  const int threads =
+      o.threads > 0
+          ? o.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) {
+    node->threads_.emplace_back([raw] {
+      auto guard = boost::asio::make_work_guard(raw->ioc_);
+      raw->ioc_.run();
+    });
+  }
+  return node;
+}
+
+Node::~Node() { Shutdown(); }
+
+net::HttpResponse Node::HandleHttp(const net::HttpRequest& request) const {
+  if (request.target == "/metrics") {
+    if (request.method != "GET") {
+      return net::JsonError(405, "method_not_allowed", "use GET");
+    }
+    std::string body;
+    AppendPrometheus(sync_->stats(), &body);
+    AppendNetStats(http_->stats(), &body);
+    return net::HttpResponse{200, "text/plain; version=0.0.4", std::move(body)};
+  }
+  return HandleAdminRequest(request);
+}
+
+void Node::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  if (http_ != nullptr) {
+    auto closed = std::make_shared<absl::Notification>();
+    http_->Shutdown(net::kCloseGoingAway, options_.shutdown_grace,
+                    [closed] { closed->Notify(); });
+    // A little past the grace period: Shutdown drops what is left by then.
+    closed->WaitForNotificationWithTimeout(
+        absl::Milliseconds(options_.shutdown_grace.count()) + absl::Seconds(1));
+  }
+  if (sync_ != nullptr) sync_->Shutdown();  // drains queued store work
+  ioc_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  http_.reset();
+  sync_.reset();
+  if (store_ != nullptr) {
+    absl::Status flushed = store_->Flush();
+    if (!flushed.ok()) LATTICE_LOG(kWarning) << "flush: " << flushed;
+  }
+}
+
+}  // namespace lattice::engine

@@ -1,0 +1,220 @@
+// The Lattice wire protocol, version 1: the frames a client and the server
+// exchange over one WebSocket, each a binary message holding one msgpack
+// array whose first element is the frame's type tag. docs/protocol.md is the
+// specification; this header is its C++ form and the only encoder/decoder.
+//
+//   std::string bytes = EncodeFrame(Frame{ChangeFrame{"board", "shapes", 7, u}});
+//   absl::StatusOr<Frame> f = DecodeFrame(bytes, limits);   // never throws
+//
+// Decoding never trusts its input: sizes are bounded by DecodeLimits before
+// anything is allocated, msgpack exceptions never escape, and every error is
+// InvalidArgument (malformed) or Unimplemented (unknown type tag, which a
+// peer of a later protocol version may send) with a message that says what
+// and where ("frame change: field 4 (update) is not bin").
+//
+// Thread safety: plain values and pure functions.
+#ifndef LATTICE_ENGINE_PROTOCOL_FRAMES_H_
+#define LATTICE_ENGINE_PROTOCOL_FRAMES_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace lattice::engine::protocol {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Type tags: the first element of every frame's array.
+enum class FrameType : uint8_t {
+  // client -> server
+  kHello = 1,
+  kJoin = 2,
+  kChange = 3,
+  kLeave = 4,
+  kAuth = 5,  // token refresh
+  // server -> client
+  kWelcome = 16,
+  kJoined = 17,
+  kUpdate = 18,
+  kSnapshot = 19,
+  kAck = 20,
+  kLeft = 21,
+  kError = 31,
+};
+
+// WebSocket close codes the server uses (docs/protocol.md, "Closing").
+enum CloseCode : uint16_t {
+  kCloseNormal = 1000,
+  kCloseGoingAway = 1001,         // server shutting down: reconnect elsewhere
+  kCloseAuthFailed = 4001,        // bad, expired or revoked token: do not retry
+                                  // without a new token
+  kCloseResyncRequired = 4002,    // fell too far behind: reconnect and resync
+  kCloseProtocolError = 4003,     // malformed frames, wrong order
+  kCloseLimitExceeded = 4004,     // rate or size limits, repeatedly
+};
+
+// Which path a join took to bring the client up to date.
+enum class SyncPath : uint8_t {
+  kNone = 0,      // the client was already up to date
+  kTail = 1,      // the log tail after the client's (epoch, seq)
+  kVersion = 2,   // ChangesSince(the client's version vectors)
+  kSnapshot = 3,  // a snapshot per document (client had no state)
+};
+
+// Access a session has to a room.
+enum class RoomAccess : uint8_t { kRead = 1, kWrite = 2 };
+
+// [1, protocol_version, token, replica, client_name]
+struct HelloFrame {
+  uint32_t protocol_version = kProtocolVersion;
+  std::string token;     // JWT (may be empty in anonymous mode)
+  uint64_t replica = 0;  // the client's CRDT replica id, != 0
+  std::string client_name;
+};
+
+// A document's version vector, as crdt::VersionVector::Encode gives it.
+struct DocVersion {
+  std::string doc;
+  std::string version_vector;
+};
+
+// [2, ref, room, epoch, seq, [[doc, vv], ...]]
+// The resume point: (epoch, seq) from the last joined/update/ack the client
+// saw (0, 0 when it has none) and the version vector of every document it
+// holds (none for a fresh client).
+struct JoinFrame {
+  uint64_t ref = 0;  // echoed in joined / error
+  std::string room;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::vector<DocVersion> versions;
+};
+
+// [3, room, doc, client_seq, update]
+struct ChangeFrame {
+  std::string room;
+  std::string doc;
+  uint64_t client_seq = 0;  // the client's own counter, echoed in the ack
+  std::string update;       // crdt::Doc::Commit() / ChangesSince bytes
+};
+
+// [4, room]
+struct LeaveFrame {
+  std::string room;
+};
+
+// [5, token]
+struct AuthFrame {
+  std::string token;
+};
+
+// [16, session_id, protocol_version, max_message_bytes, max_rooms]
+struct WelcomeFrame {
+  std::string session_id;
+  uint32_t protocol_version = kProtocolVersion;
+  uint64_t max_message_bytes = 0;
+  uint64_t max_rooms = 0;
+};
+
+// [17, ref, room, path, epoch, seq, access, [[doc, vv], ...]]
+// Sent after the catch-up frames (update / snapshot) of a join: the client
+// now holds everything of the room up to (epoch, seq). `versions` are the
+// server's version vectors, so the client can send what the server lacks
+// (ChangesSince(server vv) per document, as change frames).
+struct JoinedFrame {
+  uint64_t ref = 0;
+  std::string room;
+  SyncPath path = SyncPath::kNone;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  RoomAccess access = RoomAccess::kRead;
+  std::vector<DocVersion> versions;
+};
+
+// [18, room, doc, epoch, seq, update]
+// A change accepted by the room: a live broadcast, or part of a catch-up.
+// seq is the room sequence that persisted it; 0 when the update is a
+// computed catch-up (ChangesSince) rather than one log record.
+struct UpdateFrame {
+  std::string room;
+  std::string doc;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  std::string update;
+};
+
+// [19, room, doc, snapshot]
+struct SnapshotFrame {
+  std::string room;
+  std::string doc;
+  std::string snapshot;  // crdt::Doc::EncodeSnapshot() bytes
+};
+
+// [20, room, client_seq, epoch, seq]
+// The change the client numbered client_seq is durable as room seq `seq`.
+struct AckFrame {
+  std::string room;
+  uint64_t client_seq = 0;
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+};
+
+// [21, room]
+struct LeftFrame {
+  std::string room;
+};
+
+// [31, code, message, ref_type, ref, room]
+// A refusal. `ref_type` is the type tag of the offending frame (0 when it
+// could not be decoded), `ref` its join ref or change client_seq, `room`
+// the room it named (may be empty).
+struct ErrorFrame {
+  std::string code;  // stable, snake_case: "forbidden", "read_only", ...
+  std::string message;
+  uint8_t ref_type = 0;
+  uint64_t ref = 0;
+  std::string room;
+};
+
+using Frame =
+    std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame, AuthFrame,
+                 WelcomeFrame, JoinedFrame, UpdateFrame, SnapshotFrame,
+                 AckFrame, LeftFrame, ErrorFrame>;
+
+FrameType TypeOf(const Frame& frame);
+
+// Bounds applied while decoding.
+struct DecodeLimits {
+  // Longest room, document, token, name, code or message string.
+  // Default: 256 bytes for names, see below for the rest.
+  uint64_t max_name_bytes = 256;
+  uint64_t max_token_bytes = 8 * 1024;
+  uint64_t max_message_text_bytes = 4 * 1024;
+  // Largest update or snapshot payload. Default: 16 MiB.
+  uint64_t max_payload_bytes = 16 << 20;
+  // Most documents in a join or joined frame. Default: 64.
+  uint64_t max_docs = 64;
+};
+
+// Encodes one frame. Never fails: every field is representable.
+std::string EncodeFrame(const Frame& frame);
+
+// Decodes one frame. Errors: InvalidArgument for malformed or oversized
+// input (not a msgpack array, wrong field count or type, trailing bytes,
+// a field above its limit); Unimplemented for an unknown type tag.
+[[nodiscard]] absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes,
+                                                const DecodeLimits& limits = {});
+
+// The type tag of an encoded frame, without decoding the rest (0 when it is
+// not a msgpack array starting with a small unsigned integer). For error
+// frames that must name what they refuse.
+uint8_t PeekType(absl::string_view bytes);
+
+}  // namespace lattice::engine::protocol
+
+#endif  // LATTICE_ENGINE_PROTOCOL_FRAMES_H_

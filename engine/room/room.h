@@ -1,0 +1,168 @@
+// A Room: the named documents of one room, its members and its durable log,
+// all owned by the room's strand. Sessions hand it joins, changes and leaves
+// from their connection strands; it answers members directly through their
+// connections (net::WsConnection::Send is thread-safe).
+//
+// Lifecycle: created empty by the RoomRegistry on first use, it loads itself
+// from the RoomStore (latest snapshot + log tail) on the store executor and
+// queues whatever arrives meanwhile. With no members for
+// EngineOptions::room_idle_unload it writes a snapshot when the log has grown
+// since the last one, and asks the registry to drop it.
+//
+// The change path (docs/architecture.md, "The path of a change"): decode and
+// apply to the document on the strand; append to the log (one Append in
+// flight per room; changes arriving meanwhile form the next batch, one WAL
+// record and, in kSync mode, one shared fsync); when durable, ack the sender
+// and broadcast one encoded update frame to every other member. A change
+// that brings nothing new is acked once everything before it is durable,
+// without being persisted again.
+//
+// Thread safety: the public methods may be called from any thread; each posts
+// its work to strand(). Every member below is confined to the strand.
+#ifndef LATTICE_ENGINE_ROOM_ROOM_H_
+#define LATTICE_ENGINE_ROOM_ROOM_H_
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "crdt/doc.h"
+#include "engine/engine_options.h"
+#include "engine/engine_stats.h"
+#include "engine/protocol/frames.h"
+#include "engine/room/room_loader.h"
+#include "net/websocket.h"
+#include "storage/room_store.h"
+#include "storage/store_executor.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+
+namespace lattice::engine {
+
+class Room;
+
+// What every room shares. Owned by the SyncServer, which outlives its rooms'
+// work (it drains the executor before destruction).
+struct RoomContext {
+  boost::asio::io_context& ioc;
+  storage::RoomStore& store;
+  storage::StoreExecutor& executor;
+  const EngineOptions& options;
+  EngineStats& stats;
+  // Called on the room's strand when an idle room has unloaded itself; the
+  // registry forgets it (if it still maps its name to this room).
+  std::function<void(Room*)> on_unloaded;
+};
+
+// A joined connection, as the room sees it.
+struct Member {
+  uint64_t session_id = 0;
+  std::shared_ptr<net::WsConnection> conn;
+  protocol::RoomAccess access = protocol::RoomAccess::kRead;
+  // Called on the room's strand when the room refuses or drops the member
+  // (full, load failure, unloading): the session forgets the room.
+  std::function<void()> on_dropped;
+};
+
+class Room : public std::enable_shared_from_this<Room> {
+ public:
+  Room(std::string name, RoomContext& context);
+  ~Room();
+  Room(const Room&) = delete;
+  Room& operator=(const Room&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // Adds `member` and brings it up to date from `join`'s resume point
+  // (catch-up frames, then a joined frame).
+  void Join(Member member, protocol::JoinFrame join);
+  // Applies, persists, acks and broadcasts a change from a member.
+  void Change(uint64_t session_id, protocol::ChangeFrame change);
+  // Removes a member; answers with a left frame when `reply`.
+  void Leave(uint64_t session_id, bool reply);
+
+  // Every document as JSON ({"doc": <json>, ...}); for the CLI and tests.
+  // `done` runs on the strand once the room is loaded.
+  void ReadJson(std::function<void(absl::StatusOr<std::string>)> done);
+
+ private:
+  enum class State { kNew, kLoading, kReady, kClosed };
+  struct MemberState {
+    Member member;
+    bool catching_up = false;  // tail replay in flight: buffer broadcasts
+    std::vector<std::shared_ptr<const std::string>> buffered;
+    uint64_t buffered_bytes = 0;
+  };
+  // A change waiting for, or in, the room's Append.
+  struct PendingWrite {
+    uint64_t session_id = 0;
+    uint64_t client_seq = 0;
+    std::string doc;
+    std::string update;
+    bool persist = true;  // false: brings nothing new, only needs its ack
+    std::chrono::steady_clock::time_point received;  // for the ack latency
+  };
+
+  // Runs `fn` on the strand once the room is loaded.
+  void WhenReady(std::function<void()> fn);
+  void StartLoad();
+  void FinishLoad(absl::StatusOr<LoadedDocs> loaded);
+
+  void DoJoin(Member member, protocol::JoinFrame join);
+  void DoChange(uint64_t session_id, protocol::ChangeFrame change,
+                std::chrono::steady_clock::time_point received);
+  void DoLeave(uint64_t session_id, bool reply);
+  void SendJoined(MemberState& m, uint64_t ref, protocol::SyncPath path);
+  void FinishTail(uint64_t session_id, uint64_t ref,
+                  absl::StatusOr<std::vector<std::string>> frames);
+  void FlushWrites();
+  void FinishWrites(std::vector<PendingWrite> batch,
+                    absl::StatusOr<storage::AppendResult> result);
+  void MaybeSnapshot();
+  void ScheduleIdleCheck();
+  void IdleCheck();
+  void Unload();
+  // Drops every member and queued work after a storage failure, so the
+  // room reloads from what is durable.
+  void Fail(const absl::Status& status);
+
+  crdt::Doc* GetOrCreateDoc(const std::string& doc, absl::Status* error);
+  void Broadcast(std::shared_ptr<const std::string> frame,
+                 uint64_t except_session);
+  void SendTo(MemberState& m, std::shared_ptr<const std::string> frame);
+  void SendError(const std::shared_ptr<net::WsConnection>& conn,
+                 absl::string_view code, absl::string_view message,
+                 protocol::FrameType ref_type, uint64_t ref);
+
+  // Immutable after construction.
+  const std::string name_;
+  RoomContext& context_;
+  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+
+  // Confined to strand_.
+  State state_ = State::kNew;
+  std::vector<std::function<void()>> waiting_;  // work queued while loading
+  std::map<std::string, std::unique_ptr<crdt::Doc>> docs_;  // name order
+  absl::flat_hash_map<uint64_t, MemberState> members_;
+  storage::Epoch epoch_ = 0;  // 0 until the first append creates the room
+  storage::Seq last_seq_ = 0;
+  storage::Seq snapshot_seq_ = 0;
+  bool snapshot_in_flight_ = false;
+  std::deque<PendingWrite> queued_writes_;
+  bool write_in_flight_ = false;
+  boost::asio::steady_timer idle_timer_;
+};
+
+}  // namespace lattice::engine
+
+#endif  // LATTICE_ENGINE_ROOM_ROOM_H_

@@ -1,0 +1,112 @@
+#include "engine/sync_server.h"
+
+#include <utility>
+#include <vector>
+
+#include "base/logging.h"
+
+namespace lattice::engine {
+
+absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Create(
+    boost::asio::io_context& ioc, storage::RoomStore& store,
+    SyncServerOptions options) {
+  std::optional<JwtVerifier> verifier;
+  if (options.engine.anonymous) {
+    LATTICE_LOG(kWarning)
+        << "ANONYMOUS MODE: every client may read and write every room "
+           "without a token; never use this outside local development";
+  } else {
+    auto v = JwtVerifier::Create(options.jwt);
+    if (!v.ok()) return v.status();
+    verifier = *std::move(v);
+  }
+  return std::unique_ptr<SyncServer>(
+      new SyncServer(ioc, store, std::move(options), std::move(verifier)));
+}
+
+SyncServer::SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,
+                       SyncServerOptions options,
+                       std::optional<JwtVerifier> verifier)
+    : options_(std::move(options)),
+      verifier_(std::move(verifier)),
+      executor_(options_.executor),
+      room_context_{ioc, store, executor_, options_.engine, stats_, nullptr},
+      registry_(room_context_),
+      session_context_{options_.engine,
+                       registry_,
+                       stats_,
+                       verifier_ ? &*verifier_ : nullptr,
+                       options_.jwt.leeway,
+                       protocol::DecodeLimits{},
+                       options_.max_message_bytes},
+      sweep_timer_(ioc) {
+  session_context_.limits.max_payload_bytes = options_.max_message_bytes;
+  ScheduleSweep();
+}
+
+SyncServer::~SyncServer() { Shutdown(); }
+
+void SyncServer::ScheduleSweep() {
+  sweep_timer_.expires_after(std::chrono::seconds(1));
+  sweep_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    std::vector<std::shared_ptr<Session>> sessions;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shut_down_) return;
+      sessions.reserve(sessions_.size());
+      for (const auto& [id, s] : sessions_) sessions.push_back(s);
+    }
+    const absl::Time now = absl::Now();
+    for (const auto& s : sessions) s->CheckExpiry(now);
+    ScheduleSweep();
+  });
+}
+
+void SyncServer::OnOpen(const std::shared_ptr<net::WsConnection>& conn) {
+  auto session = std::make_shared<Session>(conn, session_context_);
+  absl::MutexLock lock(&mu_);
+  sessions_[conn->id()] = std::move(session);
+  stats_.sessions_open.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::shared_ptr<Session> SyncServer::Find(uint64_t id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void SyncServer::OnMessage(const std::shared_ptr<net::WsConnection>& conn,
+                           std::string message) {
+  if (auto session = Find(conn->id())) session->OnMessage(message);
+}
+
+void SyncServer::OnClose(const std::shared_ptr<net::WsConnection>& conn,
+                         uint16_t, std::string) {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = sessions_.find(conn->id());
+    if (it == sessions_.end()) return;
+    session = std::move(it->second);
+    sessions_.erase(it);
+  }
+  stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
+  session->OnClose();
+}
+
+size_t SyncServer::session_count() {
+  absl::MutexLock lock(&mu_);
+  return sessions_.size();
+}
+
+void SyncServer::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+  }
+  executor_.Shutdown();
+}
+
+}  // namespace lattice::engine
