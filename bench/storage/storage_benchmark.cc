@@ -1,5 +1,5 @@
 // RoomStore benchmarks (issue 4). Results and the command that produced them:
-// bench/storage/RESULTS.md.
+// BENCHMARKS.md.
 //
 //   BM_Append/sync:S/shared_room:R/threads:T  acknowledged 100-byte changes/s
 //       (items_per_second) from T writer threads, one Append per change, in

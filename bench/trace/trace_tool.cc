@@ -4,7 +4,7 @@
 // harness (shared/bench/peers/crdt-trace/run-one.mjs) plus "ok". Exit status
 // 0 when every check passed, 2 when a text differs, 1 on other errors.
 //
-// What is timed (bench/crdt/RESULTS.md has the reasoning):
+// What is timed (BENCHMARKS.md has the reasoning):
 //  applyMs   every trace txn applied as local edits to one Text, op by op,
 //            plus reading the final text once. Like the peers' local mode
 //            no update is encoded per txn: Commit() runs once at the end,
