@@ -7,6 +7,7 @@
 
 #include "base/logging.h"
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "crdt/internal/update_codec.h"
 #include "crdt/text_units.h"
 
@@ -105,11 +106,10 @@ absl::Status Doc::MapSet(ContainerId map, absl::string_view key, Value value) {
     return absl::InvalidArgumentError(
         "MapSet takes a scalar value; use MapSetContainer or MapDelete");
   }
-  if (value.kind() == Value::Kind::kString &&
-      !Utf8ToCodePoints(value.as_string()).ok()) {
+  if (value.kind() == Value::Kind::kString && !IsValidUtf8(value.as_string())) {
     return absl::InvalidArgumentError("string value is not valid utf-8");
   }
-  if (!Utf8ToCodePoints(key).ok())
+  if (!IsValidUtf8(key))
     return absl::InvalidArgumentError("map key is not valid utf-8");
   LATTICE_RETURN_IF_ERROR(Get(map, ContainerType::kMap).status());
   Op op;
@@ -127,7 +127,7 @@ absl::Status Doc::MapSet(ContainerId map, absl::string_view key, Value value) {
 absl::StatusOr<ContainerId> Doc::MapSetContainer(ContainerId map,
                                                  absl::string_view key,
                                                  ContainerType type) {
-  if (!Utf8ToCodePoints(key).ok())
+  if (!IsValidUtf8(key))
     return absl::InvalidArgumentError("map key is not valid utf-8");
   LATTICE_RETURN_IF_ERROR(Get(map, ContainerType::kMap).status());
   Op op;
@@ -167,8 +167,7 @@ absl::Status Doc::ListInsert(ContainerId list, uint64_t index, Value value) {
     return absl::InvalidArgumentError(
         "ListInsert takes a scalar value; use ListInsertContainer");
   }
-  if (value.kind() == Value::Kind::kString &&
-      !Utf8ToCodePoints(value.as_string()).ok()) {
+  if (value.kind() == Value::Kind::kString && !IsValidUtf8(value.as_string())) {
     return absl::InvalidArgumentError("string value is not valid utf-8");
   }
   LATTICE_ASSIGN_OR_RETURN(Container * c, Get(list, ContainerType::kList));
@@ -470,7 +469,7 @@ absl::Status Doc::ApplyRemoteOp(Op& op) {
       LATTICE_RETURN_IF_ERROR(ApplyDelete(op));
       break;
     case Op::Kind::kMapSet: {
-      if (!Utf8ToCodePoints(op.key).ok()) {
+      if (!IsValidUtf8(op.key)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "map set ", IdString(op.id), ": key is not valid utf-8"));
       }

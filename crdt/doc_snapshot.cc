@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "base/status_macros.h"
+#include "base/utf8.h"
 #include "crdt/doc.h"
 #include "crdt/internal/codec.h"
 #include "crdt/internal/update_codec.h"
@@ -25,8 +26,6 @@ using internal::Writer;
 namespace {
 
 constexpr uint8_t kSnapshotFormatVersion = 1;
-
-bool IsUtf8(absl::string_view s) { return Utf8ToCodePoints(s).ok(); }
 
 // Whether run `b` continues run `a` (same test as Sequence's merge, but with
 // content-independent rules so the result is canonical).
@@ -512,7 +511,7 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
           LATTICE_RETURN_IF_ERROR(check_id(e.id, 1, "map entry"));
           LATTICE_ASSIGN_OR_RETURN(e.lamport, r.Varint());
           LATTICE_ASSIGN_OR_RETURN(e.value, internal::DecodeValue(r));
-          if (!IsUtf8(key)) return r.Error("map key is not valid utf-8");
+          if (!IsValidUtf8(key)) return r.Error("map key is not valid utf-8");
           if (e.value.is_container())
             refs.push_back({e.id, e.value.container_type(), cid});
           if (!c.map.entries.empty() &&
@@ -533,7 +532,7 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
           LATTICE_ASSIGN_OR_RETURN(e.value, internal::DecodeValue(r));
           if (!e.value.is_container())
             return r.Error("map shadow is not a container");
-          if (!IsUtf8(key)) return r.Error("map key is not valid utf-8");
+          if (!IsValidUtf8(key)) return r.Error("map key is not valid utf-8");
           refs.push_back({e.id, e.value.container_type(), cid});
           c.map.shadows.emplace_back(std::string(key), std::move(e));
         }

@@ -1,5 +1,7 @@
 #include "crdt/text_units.h"
 
+#include "base/utf8.h"
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -8,43 +10,14 @@ namespace lattice::crdt {
 absl::StatusOr<std::u32string> Utf8ToCodePoints(absl::string_view s) {
   std::u32string out;
   out.reserve(s.size());
-  size_t i = 0;
-  auto bad = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("utf-8: ", what, " at byte ", i));
-  };
-  while (i < s.size()) {
-    const uint8_t b0 = static_cast<uint8_t>(s[i]);
-    if (b0 < 0x80) {
-      out.push_back(b0);
-      ++i;
-      continue;
+  for (size_t i = 0; i < s.size();) {
+    const Utf8Step step = DecodeUtf8At(s, i);
+    if (step.error != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("utf-8: ", step.error, " at byte ", i));
     }
-    int n;
-    char32_t cp;
-    if ((b0 & 0xe0) == 0xc0) {
-      n = 2;
-      cp = b0 & 0x1f;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      n = 3;
-      cp = b0 & 0x0f;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      n = 4;
-      cp = b0 & 0x07;
-    } else
-      return bad("invalid lead byte");
-    if (i + static_cast<size_t>(n) > s.size()) return bad("truncated sequence");
-    for (int k = 1; k < n; ++k) {
-      const uint8_t b = static_cast<uint8_t>(s[i + static_cast<size_t>(k)]);
-      if ((b & 0xc0) != 0x80) return bad("invalid continuation byte");
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n]) return bad("overlong encoding");
-    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-      return bad("not a scalar value");
-    out.push_back(cp);
-    i += static_cast<size_t>(n);
+    out.push_back(step.code_point);
+    i += step.length;
   }
   return out;
 }

@@ -15,6 +15,8 @@
 
 #include <msgpack.hpp>
 
+#include "base/utf8.h"
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -332,45 +334,6 @@ bool ReferenceStrings(msgpack::type::object_type type, size_t, void*) {
   return type == msgpack::type::STR || type == msgpack::type::BIN;
 }
 
-// True when `s` is well-formed UTF-8: no overlong forms, surrogates or code
-// points above U+10FFFF (RFC 3629).
-bool IsUtf8(absl::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const uint8_t b0 = static_cast<uint8_t>(s[i]);
-    if (b0 < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t n;
-    uint32_t cp;
-    if ((b0 & 0xe0) == 0xc0) {
-      n = 2;
-      cp = b0 & 0x1f;
-    } else if ((b0 & 0xf0) == 0xe0) {
-      n = 3;
-      cp = b0 & 0x0f;
-    } else if ((b0 & 0xf8) == 0xf0) {
-      n = 4;
-      cp = b0 & 0x07;
-    } else {
-      return false;
-    }
-    if (n > s.size() - i) return false;
-    for (size_t k = 1; k < n; ++k) {
-      const uint8_t b = static_cast<uint8_t>(s[i + k]);
-      if ((b & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (b & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      return false;
-    }
-    i += n;
-  }
-  return true;
-}
-
 // Reads the fields of one frame and words its errors
 // ("frame change: field 4 (update) is not bin"). The first error sticks:
 // later reads return empty values and Finish returns it, so a decoder is a
@@ -547,7 +510,7 @@ class FieldReader {
     if (!ok()) return std::string();
     if (s.empty() && !allow_empty) {
       Fail(where, " is empty");
-    } else if (!IsUtf8(s)) {
+    } else if (!IsValidUtf8(s)) {
       Fail(where, " is not valid UTF-8");
     }
     return s;
