@@ -185,11 +185,11 @@ void Room::DoJoin(Member member, protocol::JoinFrame join) {
       return frames;
     };
     auto done = [self, session_id,
-                 ref = join.ref](absl::StatusOr<std::vector<std::string>> r) {
+                 join](absl::StatusOr<std::vector<std::string>> r) mutable {
       asio::post(self->strand_,
-                 [self, session_id, ref,
+                 [self, session_id, join = std::move(join),
                   r = std::make_shared<decltype(r)>(std::move(r))]() mutable {
-                   self->FinishTail(session_id, ref, std::move(*r));
+                   self->FinishTail(session_id, std::move(join), std::move(*r));
                  });
     };
     absl::Status submitted = context_.executor.Run(std::move(work), done);
@@ -253,7 +253,7 @@ void Room::SendJoined(MemberState& m, uint64_t ref, SyncPath path) {
   m.member.conn->Send(Shared(EncodeFrame(joined)));
 }
 
-void Room::FinishTail(uint64_t session_id, uint64_t ref,
+void Room::FinishTail(uint64_t session_id, protocol::JoinFrame join,
                       absl::StatusOr<std::vector<std::string>> frames) {
   auto it = members_.find(session_id);
   if (it == members_.end() || !it->second.catching_up) return;  // left
@@ -264,9 +264,7 @@ void Room::FinishTail(uint64_t session_id, uint64_t ref,
                        << session_id << ": " << frames.status();
     Member member = std::move(m.member);
     members_.erase(it);
-    protocol::JoinFrame join;
-    join.ref = ref;
-    join.room = name_;
+    join.epoch = 0;  // not the tail again
     return DoJoin(std::move(member), std::move(join));
   }
   for (std::string& f : *frames) m.member.conn->Send(Shared(std::move(f)));
@@ -276,7 +274,7 @@ void Room::FinishTail(uint64_t session_id, uint64_t ref,
   for (auto& f : m.buffered) m.member.conn->Send(std::move(f));
   m.buffered.clear();
   m.buffered_bytes = 0;
-  SendJoined(m, ref, SyncPath::kTail);
+  SendJoined(m, join.ref, SyncPath::kTail);
 }
 
 void Room::DoLeave(uint64_t session_id, bool reply) {

@@ -123,7 +123,8 @@ class Room : public std::enable_shared_from_this<Room> {
                 std::chrono::steady_clock::time_point received);
   void DoLeave(uint64_t session_id, bool reply);
   void SendJoined(MemberState& m, uint64_t ref, protocol::SyncPath path);
-  void FinishTail(uint64_t session_id, uint64_t ref,
+  // `join` is the original request: a failed tail falls back to it.
+  void FinishTail(uint64_t session_id, protocol::JoinFrame join,
                   absl::StatusOr<std::vector<std::string>> frames);
   void FlushWrites();
   void FinishWrites(std::vector<PendingWrite> batch,

@@ -30,8 +30,9 @@ class SyncServerTest : public ::testing::Test {
   void SetUp() override { StartNode(); }
   void TearDown() override { node_.reset(); }
 
-  void StartNode() {
-    auto node = Node::Start(TestNodeOptions(dir_.path()));
+  void StartNode() { StartNode(TestNodeOptions(dir_.path())); }
+  void StartNode(NodeOptions options) {
+    auto node = Node::Start(std::move(options));
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = *std::move(node);
   }
@@ -205,6 +206,39 @@ TEST_F(SyncServerTest, GracefulRestartLosesNoAcknowledgedChange) {
   auto again = a->Join("board");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->path, protocol::SyncPath::kNone);
+}
+
+// A resume point below the trimmed log: the tail is gone, so the join falls
+// back to the client's version vectors and sends only what it lacks.
+TEST_F(SyncServerTest, ResumeBelowTheTrimmedLogFallsBackToVersions) {
+  node_.reset();
+  NodeOptions options = TestNodeOptions(dir_.path());
+  options.sync.engine.snapshot_every_changes = 5;
+  options.store.replay_window_changes = 2;
+  options.store.replay_window_age = absl::ZeroDuration();
+  StartNode(std::move(options));
+  auto a = Connected(101, Token("ada", {"board"}));
+  auto b = Connected(102, Token("bob", {"board"}));
+  ASSERT_TRUE(a->Join("board").ok());
+  ASSERT_TRUE(b->Join("board").ok());
+  ASSERT_TRUE(a->Edit("board", "tasks", [](crdt::Doc& d) {
+                 return SetTitle(d, "first", "x");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked().ok());
+  ASSERT_TRUE(b->WaitFor([&] { return b->resume("board").seq == 1; }).ok());
+  b->Disconnect();
+  for (int i = 0; i < 12; ++i) {  // snapshots at 5 and 10 trim seq 1..8
+    ASSERT_TRUE(a->Edit("board", "tasks", [i](crdt::Doc& d) {
+                   return SetTitle(d, absl::StrCat("k", i), "v");
+                 }).ok());
+    ASSERT_TRUE(a->WaitAcked().ok());
+  }
+  ASSERT_TRUE(b->Connect(port(), Token("bob", {"board"})).ok());
+  auto joined = b->Join("board");
+  ASSERT_TRUE(joined.ok()) << joined.status();
+  EXPECT_EQ(joined->path, protocol::SyncPath::kVersion);
+  EXPECT_EQ(joined->seq, 13u);
+  EXPECT_EQ(b->Json("board", "tasks"), a->Json("board", "tasks"));
 }
 
 // ---- Refusals ---------------------------------------------------------------
