@@ -278,6 +278,10 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
+      // Frames are small and latency-bound: without TCP_NODELAY an ack or
+      // update waits for the peer's delayed ACK (about 40 ms on Linux).
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       auto session = std::make_shared<HttpSession>(
           std::move(socket), state_, internal::ConnectionSlot(state_));
       // Refused once shutdown has begun; the socket closes with `session`.

@@ -84,6 +84,10 @@ struct WsClient::Impl {
   void OnConnect(const Self& self, beast::error_code ec) {
     if (!ec && (cancelled || timed_out)) ec = asio::error::operation_aborted;
     if (ec) return FailConnect("connect", ec);
+    // Small latency-bound frames: no Nagle delay (see http_server.cc).
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).socket().set_option(
+        asio::ip::tcp::no_delay(true), ignored);
     websocket::stream_base::timeout timeout{};
     timeout.handshake_timeout = options.connect_timeout;
     timeout.idle_timeout = options.idle_timeout;
