@@ -324,10 +324,21 @@ void Room::DoChange(uint64_t session_id, protocol::ChangeFrame change,
     return SendError(conn, "too_large", error.message(), FrameType::kChange,
                      change.client_seq);
   }
-  if (doc->MemoryUsage() > context_.options.max_doc_bytes) {
+  // Doc::MemoryUsage walks the whole document: measure it every
+  // kMeasureEvery changes and add update sizes in between.
+  static constexpr uint32_t kMeasureEvery = 64;
+  DocSize& size = doc_sizes_[change.doc];
+  if (size.changes_since_measured % kMeasureEvery == 0) {
+    size.bytes = doc->MemoryUsage();
+    size.changes_since_measured = 0;
+  }
+  ++size.changes_since_measured;
+  size.bytes += change.update.size();
+  if (size.bytes > context_.options.max_doc_bytes) {
+    size.changes_since_measured = 0;  // measure again next time
     return SendError(
         conn, "too_large",
-        absl::StrCat("document ", change.doc, " holds ", doc->MemoryUsage(),
+        absl::StrCat("document ", change.doc, " holds about ", size.bytes,
                      " bytes (limit ", context_.options.max_doc_bytes, ")"),
         FrameType::kChange, change.client_seq);
   }
@@ -529,6 +540,7 @@ void Room::Unload() {
   state_ = State::kClosed;
   idle_timer_.cancel();
   docs_.clear();
+  doc_sizes_.clear();
   context_.stats.rooms_loaded.fetch_sub(1, std::memory_order_relaxed);
   if (context_.on_unloaded) context_.on_unloaded(this);
 }

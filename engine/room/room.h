@@ -154,6 +154,12 @@ class Room : public std::enable_shared_from_this<Room> {
   State state_ = State::kNew;
   std::vector<std::function<void()>> waiting_;  // work queued while loading
   std::map<std::string, std::unique_ptr<crdt::Doc>> docs_;  // name order
+  // Approximate size of each document, for max_doc_bytes.
+  struct DocSize {
+    uint64_t bytes = 0;
+    uint32_t changes_since_measured = 0;
+  };
+  absl::flat_hash_map<std::string, DocSize> doc_sizes_;
   absl::flat_hash_map<uint64_t, MemberState> members_;
   storage::Epoch epoch_ = 0;  // 0 until the first append creates the room
   storage::Seq last_seq_ = 0;

@@ -365,6 +365,31 @@ TEST_F(SyncServerTest, RateLimitRefusesChangesAboveTheBudget) {
   EXPECT_LT(limited, 260u);
 }
 
+TEST_F(SyncServerTest, ChangesToAnOversizeDocumentAreRefused) {
+  node_.reset();
+  NodeOptions options = TestNodeOptions(dir_.path());
+  options.sync.engine.max_doc_bytes = 16 << 10;
+  StartNode(std::move(options));
+  auto a = Connected(101, Token("ada", {"board"}));
+  ASSERT_TRUE(a->Join("board").ok());
+  const std::string big(1000, 'x');
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(a->Edit("board", "tasks", [&, i](crdt::Doc& d) {
+                   return SetTitle(d, absl::StrCat("k", i), big);
+                 }).ok());
+  }
+  ASSERT_TRUE(a->WaitAcked().ok());
+  ASSERT_FALSE(a->Errors().empty());
+  EXPECT_EQ(a->Errors().back().code, "too_large");
+  // Other documents of the room still take changes.
+  const size_t errors = a->Errors().size();
+  ASSERT_TRUE(a->Edit("board", "chat", [](crdt::Doc& d) {
+                 return SetTitle(d, "m", "hi");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked().ok());
+  EXPECT_EQ(a->Errors().size(), errors);
+}
+
 TEST_F(SyncServerTest, FirstFrameMustBeHello) {
   ::lattice::testing::WsTestClient ws;
   ASSERT_TRUE(ws.Connect("127.0.0.1", port()).ok());
