@@ -118,22 +118,6 @@ class IdTable {
   absl::flat_hash_map<ReplicaId, uint64_t> index_;
 };
 
-absl::StatusOr<std::vector<ReplicaId>> DecodeTable(Reader& r) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t n,
-                           r.Bounded(r.remaining(), "replica count"));
-  std::vector<ReplicaId> table;
-  table.reserve(n);
-  ReplicaId prev = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    LATTICE_ASSIGN_OR_RETURN(uint64_t delta, r.Varint());
-    if (delta == 0 || prev + delta < prev)
-      return r.Error("replica table not strictly increasing");
-    prev += delta;
-    table.push_back(prev);
-  }
-  return table;
-}
-
 absl::StatusOr<OpId> DecodeId(Reader& r, const std::vector<ReplicaId>& table) {
   LATTICE_ASSIGN_OR_RETURN(uint64_t index,
                            r.Bounded(table.size(), "replica index"));
@@ -466,7 +450,8 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
   auto doc = std::make_unique<Doc>(replica, options);
   LATTICE_ASSIGN_OR_RETURN(doc->version_, VersionVector::DecodeFrom(r));
   LATTICE_ASSIGN_OR_RETURN(doc->max_lamport_, r.Varint());
-  LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table, DecodeTable(r));
+  LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table,
+                           internal::DecodeReplicaTable(r));
   const VersionVector& vv = doc->version_;
   auto check_id = [&](const OpId& id, uint64_t len,
                       absl::string_view what) -> absl::Status {

@@ -213,18 +213,13 @@ std::string EncodeUpdate(const std::vector<Op>& ops) {
   return std::move(w).Finish();
 }
 
-absl::StatusOr<std::vector<Op>> DecodeUpdate(absl::string_view bytes) {
-  Reader r(bytes, "update");
-  LATTICE_ASSIGN_OR_RETURN(uint8_t version, r.Byte());
-  if (version != kUpdateFormatVersion) {
-    return r.Error(absl::StrCat("unsupported format version ", version));
-  }
-  LATTICE_ASSIGN_OR_RETURN(uint64_t n_replicas,
+absl::StatusOr<std::vector<ReplicaId>> DecodeReplicaTable(Reader& r) {
+  LATTICE_ASSIGN_OR_RETURN(uint64_t n,
                            r.Bounded(r.remaining(), "replica count"));
   std::vector<ReplicaId> table;
-  table.reserve(n_replicas);
+  table.reserve(n);
   ReplicaId prev = 0;
-  for (uint64_t i = 0; i < n_replicas; ++i) {
+  for (uint64_t i = 0; i < n; ++i) {
     LATTICE_ASSIGN_OR_RETURN(uint64_t delta, r.Varint());
     if (delta == 0 || prev + delta < prev) {
       return r.Error("replica table not strictly increasing");
@@ -232,6 +227,16 @@ absl::StatusOr<std::vector<Op>> DecodeUpdate(absl::string_view bytes) {
     prev += delta;
     table.push_back(prev);
   }
+  return table;
+}
+
+absl::StatusOr<std::vector<Op>> DecodeUpdate(absl::string_view bytes) {
+  Reader r(bytes, "update");
+  LATTICE_ASSIGN_OR_RETURN(uint8_t version, r.Byte());
+  if (version != kUpdateFormatVersion) {
+    return r.Error(absl::StrCat("unsupported format version ", version));
+  }
+  LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table, DecodeReplicaTable(r));
   LATTICE_ASSIGN_OR_RETURN(uint64_t n_blocks,
                            r.Bounded(r.remaining(), "block count"));
   std::vector<Op> ops;
