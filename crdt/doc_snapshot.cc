@@ -9,6 +9,7 @@
 #include "base/utf8.h"
 #include "crdt/doc.h"
 #include "crdt/internal/codec.h"
+#include "crdt/internal/replica_table.h"
 #include "crdt/internal/update_codec.h"
 #include "crdt/text_units.h"
 
@@ -18,6 +19,8 @@
 namespace lattice::crdt {
 
 using internal::Container;
+using internal::DecodeId;
+using internal::DecodeReplicaTable;
 using internal::kNoId;
 using internal::Reader;
 using internal::Run;
@@ -80,50 +83,11 @@ std::vector<EncodedRun> CanonicalRuns(const internal::Sequence& seq,
   return out;
 }
 
-class IdTable {
- public:
-  void Add(const OpId& id) {
-    if (id.replica != 0) replicas_.push_back(id.replica);
-  }
-  void Finish() {
-    std::sort(replicas_.begin(), replicas_.end());
-    replicas_.erase(std::unique(replicas_.begin(), replicas_.end()),
-                    replicas_.end());
-    for (size_t i = 0; i < replicas_.size(); ++i) index_[replicas_[i]] = i + 1;
-  }
-  void Encode(Writer& w) const {
-    w.Varint(replicas_.size());
-    ReplicaId prev = 0;
-    for (ReplicaId r : replicas_) {
-      w.Varint(r - prev);
-      prev = r;
-    }
-  }
-  void EncodeId(const OpId& id, Writer& w) const {
-    if (id.replica == 0) {
-      w.Varint(0);
-      return;
-    }
-    w.Varint(index_.at(id.replica));
-    w.Varint(id.counter);
-  }
-  // An id as (index, counter - base), the difference zigzag-encoded.
-  void EncodeRelative(const OpId& id, uint64_t base, Writer& w) const {
-    w.Varint(index_.at(id.replica));
-    w.SignedVarint(static_cast<int64_t>(id.counter - base));
-  }
-
- private:
-  std::vector<ReplicaId> replicas_;
-  absl::flat_hash_map<ReplicaId, uint64_t> index_;
-};
-
-absl::StatusOr<OpId> DecodeId(Reader& r, const std::vector<ReplicaId>& table) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t index,
-                           r.Bounded(table.size(), "replica index"));
-  if (index == 0) return kNoId;
-  LATTICE_ASSIGN_OR_RETURN(uint64_t counter, r.Varint());
-  return OpId{table[index - 1], counter};
+// An id as (index + 1, counter - base), the difference zigzag-encoded.
+void EncodeRelative(const internal::ReplicaTable& table, const OpId& id,
+                    uint64_t base, Writer& w) {
+  w.Varint(table.Index(id.replica) + 1);
+  w.SignedVarint(static_cast<int64_t>(id.counter - base));
 }
 
 // Reads an id written by EncodeRelative. The base counter is `base`'s when
@@ -175,7 +139,7 @@ enum RunFlags : uint8_t {
 };
 
 void EncodeRuns(const std::vector<EncodedRun>& runs, bool is_text,
-                const IdTable& table, Writer& w) {
+                const internal::ReplicaTable& table, Writer& w) {
   w.Varint(runs.size());
   OpId prev_end = kNoId;  // id after the previous run's last
   OpId prev_right = kNoId;
@@ -200,13 +164,14 @@ void EncodeRuns(const std::vector<EncodedRun>& runs, bool is_text,
     }
     w.Byte(flags);
     if (!(flags & kRunIdContinues)) {
-      table.EncodeRelative(
-          r.id, prev_end.replica == r.id.replica ? prev_end.counter : 0, w);
+      EncodeRelative(table, r.id,
+                     prev_end.replica == r.id.replica ? prev_end.counter : 0,
+                     w);
     }
     w.Varint(r.len);
-    if (flags & kRunLeft) table.EncodeRelative(r.origin_left, r.id.counter, w);
+    if (flags & kRunLeft) EncodeRelative(table, r.origin_left, r.id.counter, w);
     if (flags & kRunRight)
-      table.EncodeRelative(r.origin_right, r.id.counter, w);
+      EncodeRelative(table, r.origin_right, r.id.counter, w);
     prev_end = {r.id.replica, r.id.counter + r.len};
     prev_right = r.origin_right;
   }
@@ -336,7 +301,7 @@ absl::Status DecodeRuns(Reader& r, const std::vector<ReplicaId>& table,
 std::string Doc::EncodeSnapshot() const {
   auto containers = Sorted(containers_);
   std::vector<std::vector<EncodedRun>> runs(containers.size());
-  IdTable table;
+  internal::ReplicaTable table;
   for (size_t i = 0; i < containers.size(); ++i) {
     const Container& c = *containers[i].second;
     table.Add(containers[i].first);
@@ -427,11 +392,11 @@ std::string Doc::EncodeSnapshot() const {
     if (d.container == prev_container && prev_end.replica != 0) flags |= 4;
     w.Byte(flags);
     if (!(flags & 2))
-      table.EncodeRelative(
-          id, prev_end.replica == id.replica ? prev_end.counter : 0, w);
+      EncodeRelative(table, id,
+                     prev_end.replica == id.replica ? prev_end.counter : 0, w);
     w.Varint(d.len);
     if (!(flags & 4)) table.EncodeId(d.container, w);
-    table.EncodeRelative(d.target, id.counter, w);
+    EncodeRelative(table, d.target, id.counter, w);
     prev_end = {id.replica, id.counter + d.len};
     prev_container = d.container;
   }
@@ -450,8 +415,7 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
   auto doc = std::make_unique<Doc>(replica, options);
   LATTICE_ASSIGN_OR_RETURN(doc->version_, VersionVector::DecodeFrom(r));
   LATTICE_ASSIGN_OR_RETURN(doc->max_lamport_, r.Varint());
-  LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table,
-                           internal::DecodeReplicaTable(r));
+  LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table, DecodeReplicaTable(r));
   const VersionVector& vv = doc->version_;
   auto check_id = [&](const OpId& id, uint64_t len,
                       absl::string_view what) -> absl::Status {

@@ -4,9 +4,9 @@
 #include <cstring>
 
 #include "base/status_macros.h"
+#include "crdt/internal/replica_table.h"
 #include "crdt/text_units.h"
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt::internal {
@@ -18,56 +18,6 @@ enum InsertFlags : uint8_t {
   kDeleted = 4,
   kIsText = 8,
 };
-
-class ReplicaTable {
- public:
-  explicit ReplicaTable(const std::vector<Op>& ops) {
-    auto add = [&](const OpId& id) {
-      if (id.replica != 0) replicas_.push_back(id.replica);
-    };
-    for (const Op& op : ops) {
-      add(op.id);
-      add(op.container);
-      add(op.origin_left);
-      add(op.origin_right);
-      add(op.target);
-    }
-    std::sort(replicas_.begin(), replicas_.end());
-    replicas_.erase(std::unique(replicas_.begin(), replicas_.end()),
-                    replicas_.end());
-    for (size_t i = 0; i < replicas_.size(); ++i) index_[replicas_[i]] = i;
-  }
-  void Encode(Writer& w) const {
-    w.Varint(replicas_.size());
-    ReplicaId prev = 0;
-    for (ReplicaId r : replicas_) {
-      w.Varint(r - prev);
-      prev = r;
-    }
-  }
-  uint64_t Index(ReplicaId r) const { return index_.at(r); }
-  // An id as (index + 1, counter); 0 alone means none/root.
-  void EncodeId(const OpId& id, Writer& w) const {
-    if (id.replica == 0) {
-      w.Varint(0);
-      return;
-    }
-    w.Varint(Index(id.replica) + 1);
-    w.Varint(id.counter);
-  }
-
- private:
-  std::vector<ReplicaId> replicas_;
-  absl::flat_hash_map<ReplicaId, uint64_t> index_;
-};
-
-absl::StatusOr<OpId> DecodeId(Reader& r, const std::vector<ReplicaId>& table) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t index,
-                           r.Bounded(table.size(), "replica index"));
-  if (index == 0) return kNoId;
-  LATTICE_ASSIGN_OR_RETURN(uint64_t counter, r.Varint());
-  return OpId{table[index - 1], counter};
-}
 
 }  // namespace
 
@@ -143,7 +93,15 @@ absl::StatusOr<Value> DecodeValue(Reader& r) {
 }
 
 std::string EncodeUpdate(const std::vector<Op>& ops) {
-  ReplicaTable table(ops);
+  ReplicaTable table;
+  for (const Op& op : ops) {
+    table.Add(op.id);
+    table.Add(op.container);
+    table.Add(op.origin_left);
+    table.Add(op.origin_right);
+    table.Add(op.target);
+  }
+  table.Finish();
   Writer w;
   w.Byte(kUpdateFormatVersion);
   table.Encode(w);
@@ -211,23 +169,6 @@ std::string EncodeUpdate(const std::vector<Op>& ops) {
     }
   }
   return std::move(w).Finish();
-}
-
-absl::StatusOr<std::vector<ReplicaId>> DecodeReplicaTable(Reader& r) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t n,
-                           r.Bounded(r.remaining(), "replica count"));
-  std::vector<ReplicaId> table;
-  table.reserve(n);
-  ReplicaId prev = 0;
-  for (uint64_t i = 0; i < n; ++i) {
-    LATTICE_ASSIGN_OR_RETURN(uint64_t delta, r.Varint());
-    if (delta == 0 || prev + delta < prev) {
-      return r.Error("replica table not strictly increasing");
-    }
-    prev += delta;
-    table.push_back(prev);
-  }
-  return table;
 }
 
 absl::StatusOr<std::vector<Op>> DecodeUpdate(absl::string_view bytes) {

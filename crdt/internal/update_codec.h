@@ -24,10 +24,6 @@ inline constexpr uint8_t kUpdateFormatVersion = 1;
 std::string EncodeUpdate(const std::vector<Op>& ops);
 absl::StatusOr<std::vector<Op>> DecodeUpdate(absl::string_view bytes);
 
-// The replica table that updates and snapshots share: a count, then each
-// replica as the (non-zero) difference to the previous one.
-absl::StatusOr<std::vector<ReplicaId>> DecodeReplicaTable(Reader& r);
-
 // Value encoding shared with the snapshot format.
 void EncodeValue(const Value& v, Writer& w);
 absl::StatusOr<Value> DecodeValue(Reader& r);
