@@ -95,11 +95,6 @@ void SyncServer::OnClose(const std::shared_ptr<net::WsConnection>& conn,
   session->OnClose();
 }
 
-size_t SyncServer::session_count() {
-  absl::MutexLock lock(&mu_);
-  return sessions_.size();
-}
-
 void SyncServer::Shutdown() {
   {
     absl::MutexLock lock(&mu_);

@@ -74,8 +74,6 @@ class SyncServer : public net::WsHandler {
   void Shutdown();
 
   const EngineStats& stats() const { return stats_; }
-  RoomRegistry& rooms() { return registry_; }
-  size_t session_count() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,

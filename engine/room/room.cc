@@ -63,22 +63,6 @@ void Room::Leave(uint64_t session_id, bool reply) {
   });
 }
 
-void Room::ReadJson(std::function<void(absl::StatusOr<std::string>)> done) {
-  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
-    self->WhenReady([self, done] {
-      std::string out = "{";
-      for (const auto& [name, doc] : self->docs_) {
-        auto json = doc->ToJson();
-        if (!json.ok()) return done(json.status());
-        if (out.size() > 1) out += ",";
-        absl::StrAppend(&out, "\"", name, "\":", *json);
-      }
-      out += "}";
-      done(std::move(out));
-    });
-  });
-}
-
 // ---- Loading ---------------------------------------------------------------
 
 void Room::WhenReady(std::function<void()> fn) {

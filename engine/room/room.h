@@ -91,10 +91,6 @@ class Room : public std::enable_shared_from_this<Room> {
   // Removes a member; answers with a left frame when `reply`.
   void Leave(uint64_t session_id, bool reply);
 
-  // Every document as JSON ({"doc": <json>, ...}); for the CLI and tests.
-  // `done` runs on the strand once the room is loaded.
-  void ReadJson(std::function<void(absl::StatusOr<std::string>)> done);
-
  private:
   enum class State { kNew, kLoading, kReady, kClosed };
   struct MemberState {

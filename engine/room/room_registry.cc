@@ -16,25 +16,6 @@ std::shared_ptr<Room> RoomRegistry::Acquire(absl::string_view name) {
   return it->second;
 }
 
-std::shared_ptr<Room> RoomRegistry::Find(absl::string_view name) {
-  absl::MutexLock lock(&mu_);
-  auto it = rooms_.find(name);
-  return it == rooms_.end() ? nullptr : it->second;
-}
-
-std::vector<std::shared_ptr<Room>> RoomRegistry::All() {
-  absl::MutexLock lock(&mu_);
-  std::vector<std::shared_ptr<Room>> out;
-  out.reserve(rooms_.size());
-  for (const auto& [name, room] : rooms_) out.push_back(room);
-  return out;
-}
-
-size_t RoomRegistry::size() {
-  absl::MutexLock lock(&mu_);
-  return rooms_.size();
-}
-
 void RoomRegistry::Forget(Room* room) {
   std::shared_ptr<Room> keep;  // destroyed outside the lock
   absl::MutexLock lock(&mu_);

@@ -8,7 +8,6 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "engine/room/room.h"
 
@@ -27,11 +26,6 @@ class RoomRegistry {
   // The room named `name`, created (unloaded) when absent.
   std::shared_ptr<Room> Acquire(absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The room named `name` if it is in memory.
-  std::shared_ptr<Room> Find(absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
-  // Every room in memory.
-  std::vector<std::shared_ptr<Room>> All() ABSL_LOCKS_EXCLUDED(mu_);
-  size_t size() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   // Forgets `room` if its name still maps to it.
