@@ -5,6 +5,7 @@
 
 #include "base/logging.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt::internal {
@@ -34,6 +35,7 @@ uint64_t Sequence::MemoryUsage() const {
       bytes += (c->text.capacity() + 1) * sizeof(char32_t);
     bytes += c->values.capacity() * sizeof(Value);
   }
+  bytes += id_index_.capacity() * (sizeof(IdBlock) + sizeof(ChunkList) + 1);
   return bytes;
 }
 
@@ -77,29 +79,36 @@ Sequence::Pos Sequence::FindVisible(uint64_t index, uint64_t* offset) const {
 }
 
 bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
-  // Search outward from the cached chunk: remote edits cluster near the last.
-  const size_t n = chunks_.size();
-  const size_t origin = std::min(cache_chunk_, n - 1);
-  for (size_t step = 0; step < 2 * n; ++step) {
-    const size_t delta = (step + 1) / 2;
-    size_t c;
-    if (step % 2 == 0) {
-      if (origin + delta >= n) continue;
-      c = origin + delta;
-    } else {
-      if (delta > origin) continue;
-      c = origin - delta;
-    }
-    const std::vector<Run>& runs = chunks_[c]->runs;
+  if (!id_index_built_) BuildIdIndex();
+  auto it = id_index_.find(IdBlock{id.replica, id.counter >> kIdBlockBits});
+  if (it == id_index_.end()) return false;
+  for (const Chunk* chunk : it->second) {
+    const std::vector<Run>& runs = chunk->runs;
     for (size_t i = 0; i < runs.size(); ++i) {
       if (runs[i].Contains(id)) {
-        *pos = {c, i};
+        *pos = {chunk->index, i};
         *offset = id.counter - runs[i].id.counter;
         return true;
       }
     }
   }
   return false;
+}
+
+void Sequence::BuildIdIndex() const {
+  id_index_built_ = true;
+  for (const auto& chunk : chunks_)
+    for (const Run& r : chunk->runs) IndexIds(r.id, r.len, chunk.get());
+}
+
+void Sequence::IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const {
+  if (!id_index_built_) return;
+  const uint64_t last = (first.counter + len - 1) >> kIdBlockBits;
+  for (uint64_t b = first.counter >> kIdBlockBits; b <= last; ++b) {
+    ChunkList& list = id_index_[IdBlock{first.replica, b}];
+    if (std::find(list.begin(), list.end(), chunk) == list.end())
+      list.push_back(chunk);
+  }
 }
 
 bool Sequence::Next(Pos& p) const {
@@ -160,6 +169,7 @@ void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
   if (!run.deleted) InsertContent(p.chunk, ContentOffset(p), content, run.len);
   auto& runs = chunks_[p.chunk]->runs;
   runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run), run);
+  IndexIds(run.id, run.len, chunks_[p.chunk].get());
   AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
@@ -224,7 +234,27 @@ void Sequence::MaybeSplitChunk(size_t c) {
   left.visible = left_visible;
   chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(c + 1),
                  std::move(right_ptr));
+  for (size_t i = c + 1; i < chunks_.size(); ++i) chunks_[i]->index = i;
   if (cache_chunk_ > c) ++cache_chunk_;
+  if (id_index_built_) MoveIdsToSplit(left, right);
+}
+
+void Sequence::MoveIdsToSplit(Chunk& left, Chunk& right) {
+  absl::flat_hash_set<IdBlock> kept;
+  for (const Run& r : left.runs) {
+    const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
+    for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b)
+      kept.insert(IdBlock{r.id.replica, b});
+  }
+  for (const Run& r : right.runs) {
+    IndexIds(r.id, r.len, &right);
+    const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
+    for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b) {
+      if (kept.contains(IdBlock{r.id.replica, b})) continue;
+      ChunkList& list = id_index_[IdBlock{r.id.replica, b}];
+      list.erase(std::remove(list.begin(), list.end(), &left), list.end());
+    }
+  }
 }
 
 void Sequence::LocalInsert(uint64_t index, Run& run, RunContent content) {
@@ -252,6 +282,7 @@ void Sequence::LocalInsert(uint64_t index, Run& run, RunContent content) {
       // cache on it).
       InsertContent(p.chunk, index - cache_start_, content, run.len);
       left.len += run.len;
+      IndexIds(run.id, run.len, chunks_[p.chunk].get());
       AddVisible(p.chunk, static_cast<int64_t>(run.len));
       MaybeSplitChunk(p.chunk);
       return;
@@ -391,6 +422,7 @@ absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
                     run.len);
     }
     At(left).len += run.len;
+    IndexIds(run.id, run.len, chunks_[left.chunk].get());
     AddVisible(left.chunk, static_cast<int64_t>(run.visible()));
     return absl::OkStatus();
   }
@@ -436,6 +468,7 @@ void Sequence::AppendRun(Run run, RunContent content) {
   if (chunks_[c]->runs.size() >= kMaxChunkRuns) {
     chunks_.push_back(std::make_unique<Chunk>());
     ++c;
+    chunks_[c]->index = c;
   }
   auto& runs = chunks_[c]->runs;
   if (!run.deleted) InsertContent(c, chunks_[c]->visible, content, run.len);
@@ -444,6 +477,7 @@ void Sequence::AppendRun(Run run, RunContent content) {
   } else {
     runs.push_back(run);
   }
+  IndexIds(run.id, run.len, chunks_[c].get());
   AddVisible(c, static_cast<int64_t>(run.visible()));
 }
 
@@ -492,6 +526,20 @@ void Sequence::CheckInvariants() const {
   }
   LATTICE_CHECK(total == size_);
   LATTICE_CHECK(before_cache == cache_start_) << "cursor cache out of date";
+  for (size_t c = 0; c < chunks_.size(); ++c) {
+    LATTICE_CHECK(chunks_[c]->index == c) << "chunk " << c << " index";
+    if (!id_index_built_) continue;
+    for (const Run& r : chunks_[c]->runs) {
+      const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
+      for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b) {
+        auto it = id_index_.find(IdBlock{r.id.replica, b});
+        LATTICE_CHECK(it != id_index_.end() &&
+                      std::find(it->second.begin(), it->second.end(),
+                                chunks_[c].get()) != it->second.end())
+            << "id index misses run " << IdString(r.id) << " in chunk " << c;
+      }
+    }
+  }
 }
 
 }  // namespace lattice::crdt::internal

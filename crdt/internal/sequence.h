@@ -34,6 +34,8 @@
 #include "crdt/internal/op.h"
 #include "crdt/value.h"
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 
@@ -143,7 +145,13 @@ class Sequence {
     std::u32string text;        // Text
     std::vector<Value> values;  // List
     uint64_t visible = 0;
+    size_t index = 0;  // position in chunks_
   };
+  // The id index: for each block of 2^kIdBlockBits consecutive counters of
+  // a replica, the chunks holding ids of it (usually one or two).
+  static constexpr int kIdBlockBits = 5;
+  using IdBlock = std::pair<ReplicaId, uint64_t>;
+  using ChunkList = absl::InlinedVector<Chunk*, 2>;
   struct Pos {
     size_t chunk = 0;
     size_t run = 0;
@@ -154,8 +162,12 @@ class Sequence {
   uint64_t ChunkStart(size_t c) const;
   // Finds the run holding visible element `index` and the offset in it.
   Pos FindVisible(uint64_t index, uint64_t* offset) const;
-  // Finds the run holding `id`; false when absent.
+  // Finds the run holding `id`; false when absent. O(1) expected: it looks
+  // the id's block up in the id index (built on the first call).
   bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
+  void BuildIdIndex() const;
+  // Records that `chunk` holds ids first .. first+len-1 (once built).
+  void IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const;
   bool Next(Pos& p) const;
   // Visible elements before run p within its chunk (its content offset).
   uint64_t ContentOffset(Pos p) const;
@@ -172,6 +184,9 @@ class Sequence {
   static bool CanAppend(const Run& a, const Run& b);
   void AddVisible(size_t chunk, int64_t delta);
   void MaybeSplitChunk(size_t c);
+  // After a split of `left`: indexes the runs that moved to `right`, and
+  // unlists `left` from the blocks it no longer holds.
+  void MoveIdsToSplit(Chunk& left, Chunk& right);
 
   bool is_text_;
   uint64_t size_ = 0;
@@ -180,6 +195,11 @@ class Sequence {
   // Cursor cache: chunk index and the visible count before it.
   mutable size_t cache_chunk_ = 0;
   mutable uint64_t cache_start_ = 0;
+  // Built by the first FindId, so that a replica that only edits locally
+  // (and a freshly loaded one) never pays for it; maintained from then on
+  // wherever ids enter a chunk (IndexIds) or move to another (chunk split).
+  mutable bool id_index_built_ = false;
+  mutable absl::flat_hash_map<IdBlock, ChunkList> id_index_;
 };
 
 }  // namespace lattice::crdt::internal
