@@ -343,7 +343,14 @@ void SyncClient::Impl::Handle(protocol::SnapshotFrame& f) {
   if (it == rooms.end()) return;
   RoomState& room = *it->second;
   ++room.snapshots_since_join;
-  auto loaded = crdt::Doc::LoadSnapshot(replica, f.snapshot);
+  // The server is the client's source of truth for the room: every update
+  // it relays could say anything the snapshot could. So the client checks
+  // what keeps it safe (kStructure: nothing to crash on or wait for) and
+  // skips kFull's replay of the whole history, which would make a join of a
+  // million-op document cost seconds instead of milliseconds.
+  crdt::DocOptions doc_options;
+  doc_options.snapshot_check = crdt::SnapshotCheck::kStructure;
+  auto loaded = crdt::Doc::LoadSnapshot(replica, f.snapshot, doc_options);
   if (!loaded.ok()) {
     return RecordApplyError(absl::Status(
         loaded.status().code(), absl::StrCat("snapshot of ", f.room, "/", f.doc,
@@ -445,7 +452,11 @@ const crdt::Doc* SyncClient::Impl::FindDoc(const std::string& room,
 }
 
 void SyncClient::Impl::Advance(RoomState& room, uint64_t epoch, uint64_t seq) {
-  if (seq != 0 && epoch == room.resume.epoch && seq > room.resume.seq) {
+  if (seq == 0) return;
+  // A room joined before it had a log (epoch 0) gets one with its first
+  // append; frames arrive in seq order, so that epoch is taken as it comes.
+  if (room.resume.epoch == 0 && room.resume.seq == 0) room.resume.epoch = epoch;
+  if (epoch == room.resume.epoch && seq > room.resume.seq) {
     room.resume.seq = seq;
   }
 }

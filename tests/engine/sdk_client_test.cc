@@ -76,5 +76,35 @@ TEST_F(SdkClientTest, TwoClientsAndALateJoinerConverge) {
   EXPECT_EQ(c->resume_point("board").seq, 2u);
 }
 
+// The first client of a room joins before the room has a log (epoch 0);
+// its acks then carry the new epoch, which its resume point must take so
+// that a rejoin takes the tail path rather than the version path.
+TEST_F(SdkClientTest, RoomCreatorGetsAResumePointAndRejoinsByTail) {
+  auto a = Client("ada");
+  auto b = Client("bob");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Join("board").ok());
+  EXPECT_EQ(a->resume_point("board"), sdk::ResumePoint{});
+  ASSERT_TRUE(a->Edit("board", "tasks", [](crdt::Doc& d) {
+                 return AddTask(d, "t1", "write spec");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked(absl::Seconds(10)).ok());
+  const sdk::ResumePoint after_ack = a->resume_point("board");
+  EXPECT_NE(after_ack.epoch, 0u);
+  EXPECT_EQ(after_ack.seq, 1u);
+  ASSERT_TRUE(a->Leave("board").ok());
+
+  ASSERT_TRUE(b->Join("board").ok());
+  ASSERT_TRUE(b->Edit("board", "tasks", [](crdt::Doc& d) {
+                 return AddTask(d, "t2", "review");
+               }).ok());
+  ASSERT_TRUE(b->WaitAcked(absl::Seconds(10)).ok());
+  auto path = a->Join("board");
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(*path, static_cast<uint8_t>(protocol::SyncPath::kTail));
+  EXPECT_EQ(a->resume_point("board").seq, 2u);
+  EXPECT_EQ(*a->Json("board", "tasks"), *b->Json("board", "tasks"));
+}
+
 }  // namespace
 }  // namespace lattice::engine::testing
