@@ -6,6 +6,7 @@
 #ifndef LATTICE_ENGINE_ENGINE_OPTIONS_H_
 #define LATTICE_ENGINE_ENGINE_OPTIONS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/time/time.h"
@@ -56,6 +57,11 @@ struct EngineOptions {
   // A room with no members for this long is snapshotted and unloaded.
   // Default: 30 s
   absl::Duration room_idle_unload = absl::Seconds(30);
+
+  // ---- Monitoring ----
+  // GET /metrics reports per-room figures for this many of the busiest
+  // loaded rooms (by fan-out rate, then members). Default: 10
+  size_t metrics_busiest_rooms = 10;
 };
 
 }  // namespace lattice::engine

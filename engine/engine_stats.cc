@@ -1,5 +1,7 @@
 #include "engine/engine_stats.h"
 
+#include <iterator>
+
 #include "absl/strings/str_cat.h"
 
 namespace lattice::engine {
@@ -13,6 +15,23 @@ void Counter(std::string* out, absl::string_view name, absl::string_view help,
 
 uint64_t Get(const std::atomic<uint64_t>& a) {
   return a.load(std::memory_order_relaxed);
+}
+
+constexpr const char* kPaths[] = {"none", "tail", "version", "snapshot"};
+
+// A label value as the text format wants it: \, \" and \n escaped.
+std::string LabelValue(absl::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
 }
 
 }  // namespace
@@ -34,8 +53,6 @@ void AppendPrometheus(const EngineStats& s, std::string* out) {
           "counter", Get(s.snapshots_written));
   Counter(out, "lattice_errors_total", "error frames sent", "counter",
           Get(s.errors));
-  static constexpr const char* kPaths[] = {"none", "tail", "version",
-                                           "snapshot"};
   absl::StrAppend(out,
                   "# HELP lattice_joins_total joins by catch-up path\n"
                   "# TYPE lattice_joins_total counter\n");
@@ -60,6 +77,55 @@ void AppendPrometheus(const EngineStats& s, std::string* out) {
   absl::StrAppend(out, "lattice_ack_latency_seconds_sum ",
                   Get(s.ack_latency_sum_us) / 1e6, "\n",
                   "lattice_ack_latency_seconds_count ", cumulative, "\n");
+}
+
+void AppendRoomPrometheus(
+    const std::vector<std::pair<std::string, RoomStatsSample>>& rooms,
+    std::string* out) {
+  struct Series {
+    const char* name;
+    const char* type;
+    const char* help;
+    double (*value)(const RoomStatsSample&);
+  };
+  static constexpr Series kSeries[] = {
+      {"lattice_room_members", "gauge", "members of a busiest room",
+       [](const RoomStatsSample& s) { return double(s.members); }},
+      {"lattice_room_fanout_per_second", "gauge",
+       "update frames delivered per second (last complete 10 s window)",
+       [](const RoomStatsSample& s) { return s.deliveries_per_second; }},
+      {"lattice_room_deliveries_total", "counter",
+       "update frames delivered to members since the room loaded",
+       [](const RoomStatsSample& s) { return double(s.deliveries); }},
+      {"lattice_room_bytes_out_total", "counter", "bytes of those frames",
+       [](const RoomStatsSample& s) { return double(s.bytes_out); }},
+      {"lattice_room_changes_total", "counter",
+       "changes persisted since the room loaded",
+       [](const RoomStatsSample& s) { return double(s.changes); }},
+  };
+  if (rooms.empty()) return;
+  std::vector<std::string> labels;
+  labels.reserve(rooms.size());
+  for (const auto& [name, sample] : rooms)
+    labels.push_back(absl::StrCat("room=\"", LabelValue(name), "\""));
+  for (const Series& series : kSeries) {
+    absl::StrAppend(out, "# HELP ", series.name, " ", series.help, "\n# TYPE ",
+                    series.name, " ", series.type, "\n");
+    for (size_t i = 0; i < rooms.size(); ++i) {
+      absl::StrAppend(out, series.name, "{", labels[i], "} ",
+                      series.value(rooms[i].second), "\n");
+    }
+  }
+  absl::StrAppend(out,
+                  "# HELP lattice_room_joins_total joins of a busiest room by "
+                  "catch-up path\n# TYPE lattice_room_joins_total counter\n");
+  for (size_t i = 0; i < rooms.size(); ++i) {
+    for (size_t p = 0; p < std::size(kPaths); ++p) {
+      absl::StrAppend(out, "lattice_room_joins_total{", labels[i], ",path=\"",
+                      kPaths[p], "\"} ", rooms[i].second.joins_by_path[p],
+                      "\n");
+    }
+  }
 }
 
 }  // namespace lattice::engine

@@ -9,8 +9,11 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/protocol/frames.h"
+#include "engine/room/room_stats.h"
 
 namespace lattice::engine {
 
@@ -42,6 +45,11 @@ struct EngineStats {
 
 // Appends the engine's counters in Prometheus text format.
 void AppendPrometheus(const EngineStats& stats, std::string* out);
+
+// Appends per-room series (label room="<name>", escaped) for `rooms`.
+void AppendRoomPrometheus(
+    const std::vector<std::pair<std::string, RoomStatsSample>>& rooms,
+    std::string* out);
 
 }  // namespace lattice::engine
 

@@ -85,7 +85,7 @@ net::HttpResponse Node::HandleHttp(const net::HttpRequest& request) const {
       return net::JsonError(405, "method_not_allowed", "use GET");
     }
     std::string body;
-    AppendPrometheus(sync_->stats(), &body);
+    sync_->AppendMetrics(&body);
     AppendNetStats(http_->stats(), &body);
     return net::HttpResponse{200, "text/plain; version=0.0.4", std::move(body)};
   }

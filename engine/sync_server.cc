@@ -95,6 +95,12 @@ void SyncServer::OnClose(const std::shared_ptr<net::WsConnection>& conn,
   session->OnClose();
 }
 
+void SyncServer::AppendMetrics(std::string* out) const {
+  AppendPrometheus(stats_, out);
+  AppendRoomPrometheus(registry_.Busiest(options_.engine.metrics_busiest_rooms),
+                       out);
+}
+
 void SyncServer::Shutdown() {
   {
     absl::MutexLock lock(&mu_);

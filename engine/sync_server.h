@@ -75,6 +75,10 @@ class SyncServer : public net::WsHandler {
 
   const EngineStats& stats() const { return stats_; }
 
+  // The engine's counters and the busiest rooms' figures
+  // (EngineOptions::metrics_busiest_rooms), in Prometheus text format.
+  void AppendMetrics(std::string* out) const;
+
  private:
   SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,
              SyncServerOptions options, std::optional<JwtVerifier> verifier);

@@ -194,6 +194,7 @@ void Room::DoJoin(Member member, protocol::JoinFrame join) {
       auto decoded = crdt::VersionVector::Decode(*it->second);
       if (!decoded.ok()) {
         members_.erase(session_id);
+        stats_.SetMembers(members_.size());
         return refuse("bad_frame", absl::StrCat("version of doc ", name, ": ",
                                                 decoded.status().message()));
       }
@@ -234,6 +235,8 @@ void Room::SendJoined(MemberState& m, uint64_t ref, SyncPath path) {
   }
   context_.stats.joins_by_path[static_cast<size_t>(path)].fetch_add(
       1, std::memory_order_relaxed);
+  stats_.AddJoin(static_cast<size_t>(path));
+  stats_.SetMembers(members_.size());
   m.member.conn->Send(Shared(EncodeFrame(joined)));
 }
 
@@ -269,6 +272,7 @@ void Room::DoLeave(uint64_t session_id, bool reply) {
         Shared(EncodeFrame(protocol::LeftFrame{name_})));
   }
   members_.erase(it);
+  stats_.SetMembers(members_.size());
   if (members_.empty()) ScheduleIdleCheck();
 }
 
@@ -351,6 +355,7 @@ void Room::DoChange(uint64_t session_id, protocol::ChangeFrame change,
   w.received = received;
   if (changed) {
     context_.stats.changes_applied.fetch_add(1, std::memory_order_relaxed);
+    stats_.AddChange();
   } else {
     context_.stats.changes_duplicate.fetch_add(1, std::memory_order_relaxed);
   }
@@ -429,11 +434,20 @@ void Room::FinishWrites(std::vector<PendingWrite> batch,
 
 void Room::Broadcast(std::shared_ptr<const std::string> frame,
                      uint64_t except_session) {
-  for (auto& [id, m] : members_) {
-    if (id == except_session) continue;
-    SendTo(m, frame);
-  }
+  // Counted before sending, so a member that saw the frame sees it counted.
+  const uint64_t recipients =
+      members_.size() - (members_.contains(except_session) ? 1 : 0);
   context_.stats.broadcast_frames.fetch_add(1, std::memory_order_relaxed);
+  stats_.AddDeliveries(recipients, frame->size(),
+                       std::chrono::steady_clock::now());
+  for (auto& [id, m] : members_) {
+    if (id != except_session) SendTo(m, frame);
+  }
+}
+
+RoomStatsSample Room::SampleStats(
+    std::chrono::steady_clock::time_point now) const {
+  return stats_.Sample(now);
 }
 
 void Room::SendTo(MemberState& m, std::shared_ptr<const std::string> frame) {
@@ -540,6 +554,7 @@ void Room::Fail(const absl::Status& status) {
     if (m.member.on_dropped) m.member.on_dropped();
   }
   members_.clear();
+  stats_.SetMembers(0);
   queued_writes_.clear();
   docs_.clear();
   std::vector<std::function<void()>> waiting;

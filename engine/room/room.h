@@ -40,6 +40,7 @@
 #include "engine/engine_stats.h"
 #include "engine/protocol/frames.h"
 #include "engine/room/room_loader.h"
+#include "engine/room/room_stats.h"
 #include "net/websocket.h"
 #include "storage/room_store.h"
 #include "storage/store_executor.h"
@@ -90,6 +91,9 @@ class Room : public std::enable_shared_from_this<Room> {
   void Change(uint64_t session_id, protocol::ChangeFrame change);
   // Removes a member; answers with a left frame when `reply`.
   void Leave(uint64_t session_id, bool reply);
+
+  // The room's figures for /metrics. Any thread.
+  RoomStatsSample SampleStats(std::chrono::steady_clock::time_point now) const;
 
  private:
   enum class State { kNew, kLoading, kReady, kClosed };
@@ -145,6 +149,7 @@ class Room : public std::enable_shared_from_this<Room> {
   const std::string name_;
   RoomContext& context_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  RoomStats stats_;  // written on strand_, read by any thread
 
   // Confined to strand_.
   State state_ = State::kNew;

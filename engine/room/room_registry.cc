@@ -1,5 +1,8 @@
 #include "engine/room/room_registry.h"
 
+#include <algorithm>
+#include <chrono>
+#include <tuple>
 #include <utility>
 
 namespace lattice::engine {
@@ -14,6 +17,26 @@ std::shared_ptr<Room> RoomRegistry::Acquire(absl::string_view name) {
   if (inserted)
     it->second = std::make_shared<Room>(std::string(name), context_);
   return it->second;
+}
+
+std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::Busiest(
+    size_t k) const {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, RoomStatsSample>> rooms;
+  {
+    absl::MutexLock lock(&mu_);
+    rooms.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_)
+      rooms.emplace_back(name, room->SampleStats(now));
+  }
+  auto busier = [](const auto& a, const auto& b) {
+    return std::tie(b.second.deliveries_per_second, b.second.members, a.first) <
+           std::tie(a.second.deliveries_per_second, a.second.members, b.first);
+  };
+  k = std::min(k, rooms.size());
+  std::partial_sort(rooms.begin(), rooms.begin() + k, rooms.end(), busier);
+  rooms.resize(k);
+  return rooms;
 }
 
 void RoomRegistry::Forget(Room* room) {

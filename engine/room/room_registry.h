@@ -8,6 +8,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/room/room.h"
 
@@ -27,12 +29,17 @@ class RoomRegistry {
   std::shared_ptr<Room> Acquire(absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The `k` loaded rooms with the highest fan-out rate (then most members,
+  // then name), busiest first. O(rooms) under the lock; for /metrics.
+  std::vector<std::pair<std::string, RoomStatsSample>> Busiest(size_t k) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   // Forgets `room` if its name still maps to it.
   void Forget(Room* room) ABSL_LOCKS_EXCLUDED(mu_);
 
   RoomContext& context_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Room>> rooms_
       ABSL_GUARDED_BY(mu_);
 };

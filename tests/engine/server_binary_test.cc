@@ -7,12 +7,9 @@
 #include <string>
 #include <sys/wait.h>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "tests/engine/sync_test_util.h"
 #include "tests/testing/child_process.h"
+#include "tests/testing/http_test_client.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -20,27 +17,10 @@
 namespace lattice::engine {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using ::lattice::testing::ChildProcess;
+using ::lattice::testing::HttpCall;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
-
-http::response<http::string_body> Get(uint16_t port,
-                                      const std::string& target) {
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  stream.connect(
-      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  http::request<http::string_body> req(http::verb::get, target, 11);
-  req.set(http::field::host, "127.0.0.1");
-  http::write(stream, req);
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  http::read(stream, buffer, res);
-  return res;
-}
 
 TEST(ServerBinary, ServesHealthAndStopsOnSigterm) {
   auto dir = std::filesystem::temp_directory_path() /
@@ -57,12 +37,14 @@ TEST(ServerBinary, ServesHealthAndStopsOnSigterm) {
       static_cast<uint16_t>(std::stoi(line->substr(colon + 1)));
   EXPECT_TRUE(std::filesystem::is_directory(dir));
 
-  auto health = Get(port, "/healthz");
-  EXPECT_EQ(health.result_int(), 200u);
-  EXPECT_THAT(health.body(), HasSubstr("\"status\":\"ok\""));
-  auto missing = Get(port, "/nope");
-  EXPECT_EQ(missing.result_int(), 404u);
-  EXPECT_THAT(missing.body(), HasSubstr("\"code\":\"not_found\""));
+  auto health = HttpCall(port, "GET", "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_THAT(health->body, HasSubstr("\"status\":\"ok\""));
+  auto missing = HttpCall(port, "GET", "/nope");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_THAT(missing->body, HasSubstr("\"code\":\"not_found\""));
 
   (*child)->Signal(SIGTERM);
   int status = (*child)->Wait(std::chrono::seconds(20));

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "tests/engine/sync_test_util.h"
+#include "tests/testing/http_test_client.h"
 
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
@@ -91,6 +92,44 @@ TEST_F(SyncServerTest, LateJoinerCatchesUpBySnapshot) {
   EXPECT_EQ(joined->path, protocol::SyncPath::kSnapshot);
   EXPECT_EQ(joined->seq, 20u);
   EXPECT_EQ(c->Json("board", "tasks"), a->Json("board", "tasks"));
+}
+
+TEST_F(SyncServerTest, MetricsReportTheBusiestRooms) {
+  auto a = Connected(101, Token("ada", {"board", "quiet"}));
+  auto b = Connected(102, Token("bob", {"board"}));
+  ASSERT_TRUE(a->Join("board").ok());
+  ASSERT_TRUE(b->Join("board").ok());
+  ASSERT_TRUE(a->Join("quiet").ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(a->Edit("board", "tasks", [i](crdt::Doc& d) {
+                   return SetTitle(d, absl::StrCat("k", i), "v");
+                 }).ok());
+  }
+  ASSERT_TRUE(a->WaitAcked().ok());
+  ASSERT_TRUE(b->WaitFor([&] { return b->resume("board").seq == 3; }).ok());
+  auto metrics = ::lattice::testing::HttpCall(port(), "GET", "/metrics");
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  ASSERT_EQ(metrics->status, 200);
+  const std::string& m = metrics->body;
+  // The busier room (more members) comes first; each broadcast reached b.
+  EXPECT_THAT(m, HasSubstr("lattice_room_members{room=\"board\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("lattice_room_members{room=\"quiet\"} 1\n"));
+  EXPECT_LT(m.find("room=\"board\""), m.find("room=\"quiet\""));
+  EXPECT_THAT(m, HasSubstr("lattice_room_changes_total{room=\"board\"} 3\n"));
+  EXPECT_THAT(m,
+              HasSubstr("lattice_room_deliveries_total{room=\"board\"} 3\n"));
+  EXPECT_THAT(m, HasSubstr("lattice_room_joins_total{room=\"board\","
+                           "path=\"none\"} 2\n"));
+  EXPECT_THAT(m, HasSubstr("lattice_joins_total{path=\"none\"} 3\n"));
+}
+
+TEST(RoomMetrics, LabelValuesAreEscaped) {
+  std::string out;
+  RoomStatsSample sample;
+  sample.members = 4;
+  AppendRoomPrometheus({{"a\"b\\c\nd", sample}}, &out);
+  EXPECT_THAT(out,
+              HasSubstr("lattice_room_members{room=\"a\\\"b\\\\c\\nd\"} 4\n"));
 }
 
 TEST_F(SyncServerTest, ReconnectGetsExactlyTheMissedTail) {
