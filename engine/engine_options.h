@@ -58,6 +58,26 @@ struct EngineOptions {
   // Default: 30 s
   absl::Duration room_idle_unload = absl::Seconds(30);
 
+  // ---- Presence (docs/protocol.md, "Presence") ----
+  // Presence frames to one member are coalesced to at most one per tick; a
+  // member whose last frame is older than a tick gets the next change at
+  // once. Default: 33 ms
+  absl::Duration presence_tick = absl::Milliseconds(33);
+  // An entry with no heartbeat or write for this long is removed. Default:
+  // 30 s
+  absl::Duration presence_ttl = absl::Seconds(30);
+  // A member with more than this many bytes waiting to be written gets no
+  // presence frame this tick; the next one carries the latest state.
+  // Default: 64 KiB
+  uint64_t presence_max_backlog_bytes = 64 << 10;
+  // Presence frames one connection may send per second (token bucket).
+  // Default: 120
+  double max_presence_per_second = 120;
+  // A room with changed presence checkpoints it to the store at most this
+  // often, so a restarted server starts from the current presence.
+  // Default: 5 s
+  absl::Duration presence_checkpoint_interval = absl::Seconds(5);
+
   // ---- Monitoring ----
   // GET /metrics reports per-room figures for this many of the busiest
   // loaded rooms (by fan-out rate, then members). Default: 10

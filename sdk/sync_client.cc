@@ -13,6 +13,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "base/logging.h"
+#include "crdt/presence.h"
 #include "crdt/version_vector.h"
 #include "engine/protocol/frames.h"
 #include "net/websocket.h"
@@ -128,6 +129,9 @@ struct RoomState {
   std::optional<ServerError> leave_error;
   // Ordered so that join frames list documents in a stable order.
   absl::btree_map<std::string, std::unique_ptr<crdt::Doc>> docs;
+  // The room's presence as the server last sent it (created on the first
+  // presence frame).
+  std::unique_ptr<crdt::Presence> presence;
 };
 
 }  // namespace
@@ -168,6 +172,8 @@ struct SyncClient::Impl {
   void Handle(protocol::SnapshotFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Handle(protocol::AckFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Handle(protocol::LeftFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void Handle(protocol::PresenceUpdateFrame& f)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Handle(protocol::ErrorFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Frames only a client sends.
   template <typename F>
@@ -386,6 +392,20 @@ void SyncClient::Impl::Handle(protocol::LeftFrame& f) {
   it->second->joined = false;
   ++it->second->left_frames;
   DropUnacked(f.room);
+}
+
+void SyncClient::Impl::Handle(protocol::PresenceUpdateFrame& f) {
+  ++counters.presence;
+  auto it = rooms.find(f.room);
+  if (it == rooms.end()) return;
+  std::unique_ptr<crdt::Presence>& presence = it->second->presence;
+  if (presence == nullptr) presence = std::make_unique<crdt::Presence>(replica);
+  absl::Status applied = presence->ApplyDelta(f.presence, absl::Now());
+  if (!applied.ok()) {
+    RecordApplyError(absl::Status(
+        applied.code(),
+        absl::StrCat("presence of ", f.room, ": ", applied.message())));
+  }
 }
 
 void SyncClient::Impl::Handle(protocol::ErrorFrame& f) {
@@ -700,6 +720,16 @@ absl::Status SyncClient::WaitUntil(const std::function<bool()>& pred,
 }
 
 // ---- Accessors
+
+absl::StatusOr<std::string> SyncClient::PresenceJson(
+    const std::string& room) const {
+  Impl::ReadLock lock(*impl_);
+  const RoomState* r = impl_->FindRoom(room);
+  if (r == nullptr || r->presence == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no presence of room ", room));
+  }
+  return r->presence->ToJson();
+}
 
 absl::StatusOr<std::string> SyncClient::Json(const std::string& room,
                                              const std::string& doc) const {

@@ -93,6 +93,7 @@ struct SyncClientCounters {
   uint64_t snapshots = 0;  // snapshot frames
   uint64_t acks = 0;       // ack frames
   uint64_t left = 0;       // left frames
+  uint64_t presence = 0;   // presence frames
   uint64_t errors = 0;     // error frames
   // Messages that did not decode, and frames only a client sends. Frames
   // of an unknown (later) type are ignored and not counted here.
@@ -203,8 +204,8 @@ class SyncClient {
   // Waits until `pred()` is true. `pred` runs under the client's lock: once
   // at the start and again after incoming frames and the end of the
   // connection, never while a frame is being applied. It may call the
-  // accessors below (Json, Read, resume_point, room_status, counters,
-  // last_error, change_error, last_apply_error, unacked, closed,
+  // accessors below (Json, PresenceJson, Read, resume_point, room_status,
+  // counters, last_error, change_error, last_apply_error, unacked, closed,
   // close_code, close_reason), which then use the lock already held; it
   // must not call anything else of this client. The end of the connection
   // does not end the wait. Errors: DeadlineExceeded on timeout.
@@ -217,6 +218,11 @@ class SyncClient {
   // Errors: NotFound when there is no such local document.
   [[nodiscard]] absl::StatusOr<std::string> Json(const std::string& room,
                                                  const std::string& doc) const;
+  // Returns the room's presence as the server last sent it
+  // (crdt::Presence::ToJson). Errors: NotFound before the first presence
+  // frame of the room.
+  [[nodiscard]] absl::StatusOr<std::string> PresenceJson(
+      const std::string& room) const;
   // Runs `read` on the local replica of (room, doc) under the lock; the
   // reference is valid only during the call. Errors: NotFound when there is
   // no such local document.

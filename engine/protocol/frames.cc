@@ -1,10 +1,12 @@
 #include "engine/protocol/frames.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <iterator>
 #include <limits>
 #include <new>
 #include <string>
@@ -24,10 +26,10 @@ namespace lattice::engine::protocol {
 namespace {
 
 // Structural bounds of every frame, known or not (docs/protocol.md,
-// "Limits"). A frame nests at most three containers deep (frame, version
-// list, [doc, vv] entry); fields a later version appends may be containers
+// "Limits"). A frame nests at most four containers deep (frame, presence
+// map, selection, cursor); fields a later version appends may be containers
 // too, within the same bounds.
-constexpr uint32_t kMaxDepth = 3;
+constexpr uint32_t kMaxDepth = 4;
 // Most fields in a frame and most entries in a map, counting fields a later
 // protocol version may append.
 constexpr uint64_t kMaxFields = 32;
@@ -59,12 +61,14 @@ LATTICE_FRAME_INFO(JoinFrame, kJoin, "join");
 LATTICE_FRAME_INFO(ChangeFrame, kChange, "change");
 LATTICE_FRAME_INFO(LeaveFrame, kLeave, "leave");
 LATTICE_FRAME_INFO(AuthFrame, kAuth, "auth");
+LATTICE_FRAME_INFO(PresenceFrame, kPresence, "presence");
 LATTICE_FRAME_INFO(WelcomeFrame, kWelcome, "welcome");
 LATTICE_FRAME_INFO(JoinedFrame, kJoined, "joined");
 LATTICE_FRAME_INFO(UpdateFrame, kUpdate, "update");
 LATTICE_FRAME_INFO(SnapshotFrame, kSnapshot, "snapshot");
 LATTICE_FRAME_INFO(AckFrame, kAck, "ack");
 LATTICE_FRAME_INFO(LeftFrame, kLeft, "left");
+LATTICE_FRAME_INFO(PresenceUpdateFrame, kPresenceUpdate, "presence_update");
 LATTICE_FRAME_INFO(ErrorFrame, kError, "error");
 #undef LATTICE_FRAME_INFO
 
@@ -101,6 +105,52 @@ class Writer {
   void Bin(const std::string& s) {
     packer_.pack_bin(Size32(s.size()));
     packer_.pack_bin_body(s.data(), static_cast<uint32_t>(s.size()));
+  }
+
+  void Nil() { packer_.pack_nil(); }
+  void Array(uint32_t n) { packer_.pack_array(n); }
+  void Map(uint32_t n) { packer_.pack_map(n); }
+
+  void Cursor(const PresenceCursor& c) {
+    if (c.point) {
+      packer_.pack_array(2);
+      packer_.pack_double(c.x);
+      packer_.pack_double(c.y);
+      return;
+    }
+    packer_.pack_array(c.has_element ? 6 : 4);
+    Str(c.doc);
+    Uint(c.container_replica);
+    Uint(c.container_counter);
+    Uint(c.index);
+    if (c.has_element) {
+      Uint(c.element_replica);
+      Uint(c.element_counter);
+    }
+  }
+
+  void AppValue(const PresenceAppValue& v) {
+    using Kind = PresenceAppValue::Kind;
+    switch (v.kind) {
+      case Kind::kDelete:
+        packer_.pack_nil();
+        break;
+      case Kind::kBool:
+        v.b ? packer_.pack_true() : packer_.pack_false();
+        break;
+      case Kind::kInt:
+        packer_.pack_int64(v.i);
+        break;
+      case Kind::kDouble:
+        packer_.pack_double(v.d);
+        break;
+      case Kind::kString:
+        Str(v.s);
+        break;
+      case Kind::kBytes:
+        Bin(v.s);
+        break;
+    }
   }
 
   void Versions(const std::vector<DocVersion>& versions) {
@@ -163,6 +213,51 @@ void EncodeTo(const LeaveFrame& f, std::string* out) {
 void EncodeTo(const AuthFrame& f, std::string* out) {
   Writer w = Start<AuthFrame>(out, 2);
   w.Str(f.token);
+}
+
+void EncodeTo(const PresenceFrame& f, std::string* out) {
+  Writer w = Start<PresenceFrame>(out, 3);
+  w.Str(f.room);
+  const uint32_t keys = (f.status ? 1 : 0) + (f.set_cursor ? 1 : 0) +
+                        (f.set_selection ? 1 : 0) + (f.set_typing ? 1 : 0) +
+                        (f.app.empty() ? 0 : 1);
+  w.Map(keys);
+  if (f.status) {
+    w.Str("status");
+    w.Uint(*f.status);
+  }
+  if (f.set_cursor) {
+    w.Str("cursor");
+    f.cursor ? w.Cursor(*f.cursor) : w.Nil();
+  }
+  if (f.set_selection) {
+    w.Str("selection");
+    if (f.selection) {
+      w.Array(2);
+      w.Cursor(f.selection->anchor);
+      w.Cursor(f.selection->head);
+    } else {
+      w.Nil();
+    }
+  }
+  if (f.set_typing) {
+    w.Str("typing");
+    f.typing ? w.Str(*f.typing) : w.Nil();
+  }
+  if (!f.app.empty()) {
+    w.Str("app");
+    w.Map(static_cast<uint32_t>(f.app.size()));
+    for (const auto& [key, value] : f.app) {
+      w.Str(key);
+      w.AppValue(value);
+    }
+  }
+}
+
+void EncodeTo(const PresenceUpdateFrame& f, std::string* out) {
+  Writer w = Start<PresenceUpdateFrame>(out, 3);
+  w.Str(f.room);
+  w.Bin(f.presence);
 }
 
 void EncodeTo(const WelcomeFrame& f, std::string* out) {
@@ -463,6 +558,65 @@ class FieldReader {
     return versions;
   }
 
+  // The map of a presence frame into `f` (see PresenceFrame).
+  void PresenceFields(uint32_t i, PresenceFrame* f) {
+    const msgpack::object* o = Field(i);
+    if (o == nullptr) return;
+    const std::string where = Where(i, "set");
+    if (o->type != msgpack::type::MAP) {
+      Fail(where, " is not map");
+      return;
+    }
+    const msgpack::object_map& m = o->via.map;
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < m.size && ok(); ++k) {
+      const msgpack::object& key = m.ptr[k].key;
+      const msgpack::object& value = m.ptr[k].val;
+      if (key.type != msgpack::type::STR) {
+        Fail(where, " key ", k, " is not str");
+        return;
+      }
+      const absl::string_view name(key.via.str.ptr, key.via.str.size);
+      static constexpr absl::string_view kKeys[] = {
+          "status", "cursor", "selection", "typing", "app"};
+      const auto known = std::find(std::begin(kKeys), std::end(kKeys), name);
+      if (known == std::end(kKeys)) continue;  // a later version's field
+      const uint32_t bit = 1u << (known - std::begin(kKeys));
+      const std::string at = absl::StrCat(where, " ", name);
+      if (seen & bit) {
+        Fail(at, " appears twice");
+        return;
+      }
+      seen |= bit;
+      if (name == "status") {
+        const uint64_t v = UintOf(value, at);
+        if (ok() && v > 3) Fail(at, " is ", v, ", not a status (0-3)");
+        f->status = static_cast<uint8_t>(v);
+      } else if (name == "cursor") {
+        f->set_cursor = true;
+        if (value.type != msgpack::type::NIL) f->cursor = CursorOf(value, at);
+      } else if (name == "selection") {
+        f->set_selection = true;
+        if (value.type == msgpack::type::NIL) continue;
+        if (value.type != msgpack::type::ARRAY || value.via.array.size != 2) {
+          Fail(at, " is not an [anchor, head] array");
+          return;
+        }
+        PresenceSelection sel;
+        sel.anchor =
+            CursorOf(value.via.array.ptr[0], absl::StrCat(at, " anchor"));
+        sel.head = CursorOf(value.via.array.ptr[1], absl::StrCat(at, " head"));
+        f->selection = std::move(sel);
+      } else if (name == "typing") {
+        f->set_typing = true;
+        if (value.type != msgpack::type::NIL)
+          f->typing = NameOf(value, at, false);
+      } else {
+        AppFields(value, at, &f->app);
+      }
+    }
+  }
+
   bool ok() const { return status_.ok(); }
 
   // The frame, or the first error.
@@ -514,6 +668,136 @@ class FieldReader {
       Fail(where, " is not valid UTF-8");
     }
     return s;
+  }
+
+  uint64_t UintOf(const msgpack::object& o, const std::string& where) {
+    if (!ok()) return 0;
+    if (o.type != msgpack::type::POSITIVE_INTEGER) {
+      Fail(where, " is not uint");
+      return 0;
+    }
+    return o.via.u64;
+  }
+
+  // A finite number (NaN would not survive a round trip unchanged).
+  double NumberOf(const msgpack::object& o, const std::string& where) {
+    if (!ok()) return 0;
+    double v;
+    switch (o.type) {
+      case msgpack::type::POSITIVE_INTEGER:
+        v = static_cast<double>(o.via.u64);
+        break;
+      case msgpack::type::NEGATIVE_INTEGER:
+        v = static_cast<double>(o.via.i64);
+        break;
+      case msgpack::type::FLOAT32:
+      case msgpack::type::FLOAT64:
+        v = o.via.f64;
+        break;
+      default:
+        Fail(where, " is not a number");
+        return 0;
+    }
+    if (!std::isfinite(v)) Fail(where, " is not finite");
+    return v;
+  }
+
+  PresenceCursor CursorOf(const msgpack::object& o, const std::string& where) {
+    PresenceCursor c;
+    if (!ok()) return c;
+    if (o.type != msgpack::type::ARRAY) {
+      Fail(where, " is not a cursor array");
+      return c;
+    }
+    const msgpack::object_array& a = o.via.array;
+    if (a.size == 2) {
+      c.x = NumberOf(a.ptr[0], absl::StrCat(where, " x"));
+      c.y = NumberOf(a.ptr[1], absl::StrCat(where, " y"));
+      return c;
+    }
+    if (a.size != 4 && a.size != 6) {
+      Fail(where, " has ", a.size, " elements, not 2, 4 or 6");
+      return c;
+    }
+    c.point = false;
+    c.doc = NameOf(a.ptr[0], absl::StrCat(where, " doc"), false);
+    c.container_replica = UintOf(a.ptr[1], absl::StrCat(where, " container"));
+    c.container_counter = UintOf(a.ptr[2], absl::StrCat(where, " container"));
+    c.index = UintOf(a.ptr[3], absl::StrCat(where, " index"));
+    if (a.size == 6) {
+      c.has_element = true;
+      c.element_replica = UintOf(a.ptr[4], absl::StrCat(where, " element"));
+      c.element_counter = UintOf(a.ptr[5], absl::StrCat(where, " element"));
+    }
+    return c;
+  }
+
+  void AppFields(const msgpack::object& o, const std::string& where,
+                 std::vector<std::pair<std::string, PresenceAppValue>>* out) {
+    if (!ok()) return;
+    if (o.type != msgpack::type::MAP) {
+      Fail(where, " is not map");
+      return;
+    }
+    const msgpack::object_map& m = o.via.map;
+    if (m.size > limits_.max_presence_app_fields) {
+      Fail(where, " has ", m.size, " fields, over the limit of ",
+           limits_.max_presence_app_fields);
+      return;
+    }
+    using Kind = PresenceAppValue::Kind;
+    for (uint32_t k = 0; k < m.size && ok(); ++k) {
+      const std::string at = absl::StrCat(where, " field ", k);
+      std::string key = NameOf(m.ptr[k].key, at, false);
+      for (const auto& [other, v] : *out) {
+        if (ok() && other == key) Fail(at, " repeats a key");
+      }
+      const msgpack::object& v = m.ptr[k].val;
+      PresenceAppValue value;
+      switch (v.type) {
+        case msgpack::type::NIL:
+          value.kind = Kind::kDelete;
+          break;
+        case msgpack::type::BOOLEAN:
+          value.kind = Kind::kBool;
+          value.b = v.via.boolean;
+          break;
+        case msgpack::type::POSITIVE_INTEGER:
+          if (v.via.u64 >
+              static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+            Fail(at, " is above int64");
+          }
+          value.kind = Kind::kInt;
+          value.i = static_cast<int64_t>(v.via.u64);
+          break;
+        case msgpack::type::NEGATIVE_INTEGER:
+          value.kind = Kind::kInt;
+          value.i = v.via.i64;
+          break;
+        case msgpack::type::FLOAT32:
+        case msgpack::type::FLOAT64:
+          value.kind = Kind::kDouble;
+          value.d = NumberOf(v, at);
+          break;
+        case msgpack::type::STR:
+          value.kind = Kind::kString;
+          value.s = StrOf(v, at, limits_.max_name_bytes);
+          if (ok() && !IsValidUtf8(value.s)) Fail(at, " is not valid UTF-8");
+          break;
+        case msgpack::type::BIN:
+          value.kind = Kind::kBytes;
+          if (v.via.bin.size > limits_.max_name_bytes) {
+            Fail(at, " is ", v.via.bin.size, " bytes, over the limit of ",
+                 limits_.max_name_bytes);
+          } else {
+            value.s.assign(v.via.bin.ptr, v.via.bin.size);
+          }
+          break;
+        default:
+          Fail(at, " is not a scalar or nil");
+      }
+      out->emplace_back(std::move(key), std::move(value));
+    }
   }
 
   std::string BinOf(const msgpack::object& o, const std::string& where) {
@@ -589,6 +873,24 @@ absl::StatusOr<Frame> DecodeAuth(const msgpack::object_array& a,
   FieldReader r = Reader<AuthFrame>(a, 2, limits);
   AuthFrame f;
   f.token = r.Text(1, "token", limits.max_token_bytes);
+  return r.Finish(std::move(f));
+}
+
+absl::StatusOr<Frame> DecodePresence(const msgpack::object_array& a,
+                                     const DecodeLimits& limits) {
+  FieldReader r = Reader<PresenceFrame>(a, 3, limits);
+  PresenceFrame f;
+  f.room = r.Name(1, "room");
+  r.PresenceFields(2, &f);
+  return r.Finish(std::move(f));
+}
+
+absl::StatusOr<Frame> DecodePresenceUpdate(const msgpack::object_array& a,
+                                           const DecodeLimits& limits) {
+  FieldReader r = Reader<PresenceUpdateFrame>(a, 3, limits);
+  PresenceUpdateFrame f;
+  f.room = r.Name(1, "room");
+  f.presence = r.Payload(2, "presence");
   return r.Finish(std::move(f));
 }
 
@@ -689,6 +991,8 @@ absl::StatusOr<Frame> DecodeFields(const msgpack::object_array& array,
       return DecodeLeave(array, limits);
     case static_cast<uint8_t>(FrameType::kAuth):
       return DecodeAuth(array, limits);
+    case static_cast<uint8_t>(FrameType::kPresence):
+      return DecodePresence(array, limits);
     case static_cast<uint8_t>(FrameType::kWelcome):
       return DecodeWelcome(array, limits);
     case static_cast<uint8_t>(FrameType::kJoined):
@@ -701,6 +1005,8 @@ absl::StatusOr<Frame> DecodeFields(const msgpack::object_array& array,
       return DecodeAck(array, limits);
     case static_cast<uint8_t>(FrameType::kLeft):
       return DecodeLeft(array, limits);
+    case static_cast<uint8_t>(FrameType::kPresenceUpdate):
+      return DecodePresenceUpdate(array, limits);
     case static_cast<uint8_t>(FrameType::kError):
       return DecodeError(array, limits);
     default:

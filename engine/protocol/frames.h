@@ -3,8 +3,9 @@
 // array whose first element is the frame's type tag. docs/protocol.md is the
 // specification; this header is its C++ form and the only encoder/decoder.
 //
-//   std::string bytes = EncodeFrame(Frame{ChangeFrame{"board", "shapes", 7, u}});
-//   absl::StatusOr<Frame> f = DecodeFrame(bytes, limits);   // never throws
+//   std::string bytes = EncodeFrame(Frame{ChangeFrame{"board", "shapes", 7,
+//   u}}); absl::StatusOr<Frame> f = DecodeFrame(bytes, limits);   // never
+//   throws
 //
 // Decoding never trusts its input: sizes are bounded by DecodeLimits before
 // anything is allocated, msgpack exceptions never escape, and every error is
@@ -17,6 +18,7 @@
 #define LATTICE_ENGINE_PROTOCOL_FRAMES_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -37,6 +39,7 @@ enum class FrameType : uint8_t {
   kChange = 3,
   kLeave = 4,
   kAuth = 5,  // token refresh
+  kPresence = 6,
   // server -> client
   kWelcome = 16,
   kJoined = 17,
@@ -44,18 +47,19 @@ enum class FrameType : uint8_t {
   kSnapshot = 19,
   kAck = 20,
   kLeft = 21,
+  kPresenceUpdate = 22,
   kError = 31,
 };
 
 // WebSocket close codes the server uses (docs/protocol.md, "Closing").
 enum CloseCode : uint16_t {
   kCloseNormal = 1000,
-  kCloseGoingAway = 1001,         // server shutting down: reconnect elsewhere
-  kCloseAuthFailed = 4001,        // bad, expired or revoked token: do not retry
-                                  // without a new token
-  kCloseResyncRequired = 4002,    // fell too far behind: reconnect and resync
-  kCloseProtocolError = 4003,     // malformed frames, wrong order
-  kCloseLimitExceeded = 4004,     // rate or size limits, repeatedly
+  kCloseGoingAway = 1001,       // server shutting down: reconnect elsewhere
+  kCloseAuthFailed = 4001,      // bad, expired or revoked token: do not retry
+                                // without a new token
+  kCloseResyncRequired = 4002,  // fell too far behind: reconnect and resync
+  kCloseProtocolError = 4003,   // malformed frames, wrong order
+  kCloseLimitExceeded = 4004,   // rate or size limits, repeatedly
 };
 
 // Which path a join took to bring the client up to date.
@@ -111,6 +115,67 @@ struct LeaveFrame {
 // [5, token]
 struct AuthFrame {
   std::string token;
+};
+
+// A cursor: a point on a canvas, or a position in a document's text or
+// list. Wire: [x, y] (numbers) | [doc, container_replica,
+// container_counter, index] | the same plus [..., element_replica,
+// element_counter] (crdt::TextAnchor: the element the position sits before).
+struct PresenceCursor {
+  bool point = true;
+  double x = 0;
+  double y = 0;
+  std::string doc;
+  uint64_t container_replica = 0;
+  uint64_t container_counter = 0;
+  uint64_t index = 0;
+  bool has_element = false;
+  uint64_t element_replica = 0;
+  uint64_t element_counter = 0;
+
+  friend bool operator==(const PresenceCursor&,
+                         const PresenceCursor&) = default;
+};
+
+// Wire: [anchor, head].
+struct PresenceSelection {
+  PresenceCursor anchor;
+  PresenceCursor head;
+
+  friend bool operator==(const PresenceSelection&,
+                         const PresenceSelection&) = default;
+};
+
+// An app-defined presence field's new value; wire nil deletes the field.
+struct PresenceAppValue {
+  enum class Kind : uint8_t { kDelete, kBool, kInt, kDouble, kString, kBytes };
+  Kind kind = Kind::kDelete;
+  bool b = false;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;  // kString (UTF-8) and kBytes
+
+  friend bool operator==(const PresenceAppValue&,
+                         const PresenceAppValue&) = default;
+};
+
+// [6, room, {"status": uint, "cursor": cursor | nil, "selection":
+//  selection | nil, "typing": doc | nil, "app": {key: value | nil}}]
+// Sets the sender's fields in the room's presence (docs/protocol.md,
+// "Presence"); nil clears. Every key is optional; an empty map is a
+// heartbeat. Keys are encoded in this order; unknown keys are ignored.
+struct PresenceFrame {
+  std::string room;
+  std::optional<uint8_t> status;  // crdt::PresenceStatus, 0-3
+  bool set_cursor = false;
+  std::optional<PresenceCursor> cursor;  // nullopt: clear (when set_cursor)
+  bool set_selection = false;
+  std::optional<PresenceSelection> selection;
+  bool set_typing = false;
+  std::optional<std::string> typing;  // the doc typed in; nullopt: stop
+  std::vector<std::pair<std::string, PresenceAppValue>> app;
+
+  friend bool operator==(const PresenceFrame&, const PresenceFrame&) = default;
 };
 
 // [16, session_id, protocol_version, max_message_bytes, max_rooms]
@@ -169,6 +234,14 @@ struct LeftFrame {
   std::string room;
 };
 
+// [22, room, presence]
+// The room's presence: crdt::Presence::EncodeState() right after joined,
+// then EncodeDelta() of what changed, at most one frame per tick.
+struct PresenceUpdateFrame {
+  std::string room;
+  std::string presence;
+};
+
 // [31, code, message, ref_type, ref, room]
 // A refusal. `ref_type` is the type tag of the offending frame (0 when it
 // could not be decoded), `ref` its join ref or change client_seq, `room`
@@ -181,10 +254,10 @@ struct ErrorFrame {
   std::string room;
 };
 
-using Frame =
-    std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame, AuthFrame,
-                 WelcomeFrame, JoinedFrame, UpdateFrame, SnapshotFrame,
-                 AckFrame, LeftFrame, ErrorFrame>;
+using Frame = std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame,
+                           AuthFrame, PresenceFrame, WelcomeFrame, JoinedFrame,
+                           UpdateFrame, SnapshotFrame, AckFrame, LeftFrame,
+                           PresenceUpdateFrame, ErrorFrame>;
 
 FrameType TypeOf(const Frame& frame);
 
@@ -199,6 +272,8 @@ struct DecodeLimits {
   uint64_t max_payload_bytes = 16 << 20;
   // Most documents in a join or joined frame. Default: 64.
   uint64_t max_docs = 64;
+  // Most app fields in one presence frame. Default: 16.
+  uint64_t max_presence_app_fields = 16;
 };
 
 // Encodes one frame. Never fails: every field is representable.
@@ -207,8 +282,8 @@ std::string EncodeFrame(const Frame& frame);
 // Decodes one frame. Errors: InvalidArgument for malformed or oversized
 // input (not a msgpack array, wrong field count or type, trailing bytes,
 // a field above its limit); Unimplemented for an unknown type tag.
-[[nodiscard]] absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes,
-                                                const DecodeLimits& limits = {});
+[[nodiscard]] absl::StatusOr<Frame> DecodeFrame(
+    absl::string_view bytes, const DecodeLimits& limits = {});
 
 // The type tag of an encoded frame, without decoding the rest (0 when it is
 // not a msgpack array starting with a small unsigned integer). For error

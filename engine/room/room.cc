@@ -21,6 +21,12 @@ using protocol::SyncPath;
 
 namespace {
 
+crdt::PresenceLimits PresenceLimitsOf(const EngineOptions& options) {
+  crdt::PresenceLimits limits;
+  limits.entry_ttl = options.presence_ttl;
+  return limits;
+}
+
 std::shared_ptr<const std::string> Shared(std::string bytes) {
   return std::make_shared<const std::string>(std::move(bytes));
 }
@@ -31,7 +37,11 @@ Room::Room(std::string name, RoomContext& context)
     : name_(std::move(name)),
       context_(context),
       strand_(asio::make_strand(context.ioc)),
-      idle_timer_(strand_) {}
+      idle_timer_(strand_),
+      presence_(context.options.server_replica,
+                PresenceLimitsOf(context.options)),
+      presence_timer_(strand_),
+      housekeeping_timer_(strand_) {}
 
 Room::~Room() = default;
 
@@ -117,6 +127,15 @@ void Room::FinishLoad(absl::StatusOr<LoadedDocs> loaded) {
   epoch_ = loaded->epoch;
   last_seq_ = loaded->last_seq;
   snapshot_seq_ = loaded->snapshot_seq;
+  if (loaded->presence) {
+    // Entries whose sessions do not come back expire after the TTL.
+    absl::Status s = presence_.LoadState(*loaded->presence, absl::Now());
+    if (!s.ok()) {
+      LATTICE_LOG(kWarning)
+          << "room " << name_ << ": presence checkpoint: " << s;
+    }
+    checkpointed_generation_ = presence_.generation();
+  }
   state_ = State::kReady;
   context_.stats.rooms_loaded.fetch_add(1, std::memory_order_relaxed);
   std::vector<std::function<void()>> waiting;
@@ -238,6 +257,7 @@ void Room::SendJoined(MemberState& m, uint64_t ref, SyncPath path) {
   stats_.AddJoin(static_cast<size_t>(path));
   stats_.SetMembers(members_.size());
   m.member.conn->Send(Shared(EncodeFrame(joined)));
+  JoinPresence(m);
 }
 
 void Room::FinishTail(uint64_t session_id, protocol::JoinFrame join,
@@ -273,6 +293,7 @@ void Room::DoLeave(uint64_t session_id, bool reply) {
   }
   members_.erase(it);
   stats_.SetMembers(members_.size());
+  LeavePresence(session_id);
   if (members_.empty()) ScheduleIdleCheck();
 }
 
@@ -305,6 +326,13 @@ void Room::DoChange(uint64_t session_id, protocol::ChangeFrame change,
   if (m.member.access != protocol::RoomAccess::kWrite) {
     return SendError(conn, "read_only", "this session may only read the room",
                      FrameType::kChange, change.client_seq);
+  }
+  // A change to a document ends its author's typing in it.
+  if (m.has_presence) {
+    const uint64_t before = presence_.generation();
+    presence_.StopTypingIn(absl::StrCat(session_id), change.doc, absl::Now())
+        .IgnoreError();  // NotFound: the entry expired; nothing to stop
+    if (presence_.generation() != before) SchedulePresenceFlush();
   }
   absl::Status error;
   crdt::Doc* doc = GetOrCreateDoc(change.doc, &error);

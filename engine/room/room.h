@@ -36,6 +36,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "crdt/doc.h"
+#include "crdt/presence.h"
 #include "engine/engine_options.h"
 #include "engine/engine_stats.h"
 #include "engine/protocol/frames.h"
@@ -47,6 +48,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace lattice::engine {
 
@@ -70,6 +72,9 @@ struct Member {
   uint64_t session_id = 0;
   std::shared_ptr<net::WsConnection> conn;
   protocol::RoomAccess access = protocol::RoomAccess::kRead;
+  // Who the member is in the room's presence: from the token, never from
+  // the client.
+  crdt::Identity identity;
   // Called on the room's strand when the room refuses or drops the member
   // (full, load failure, unloading): the session forgets the room.
   std::function<void()> on_dropped;
@@ -91,6 +96,9 @@ class Room : public std::enable_shared_from_this<Room> {
   void Change(uint64_t session_id, protocol::ChangeFrame change);
   // Removes a member; answers with a left frame when `reply`.
   void Leave(uint64_t session_id, bool reply);
+  // Sets a member's presence fields (an empty frame is a heartbeat);
+  // room_presence.cc.
+  void SetPresence(uint64_t session_id, protocol::PresenceFrame presence);
 
   // The room's figures for /metrics. Any thread.
   RoomStatsSample SampleStats(std::chrono::steady_clock::time_point now) const;
@@ -102,6 +110,10 @@ class Room : public std::enable_shared_from_this<Room> {
     bool catching_up = false;  // tail replay in flight: buffer broadcasts
     std::vector<std::shared_ptr<const std::string>> buffered;
     uint64_t buffered_bytes = 0;
+    // Presence: whether it has the room's presence (sent after joined), and
+    // the presence generation its last presence frame brought it to.
+    bool has_presence = false;
+    uint64_t presence_seen = 0;
   };
   // A change waiting for, or in, the room's Append.
   struct PendingWrite {
@@ -137,6 +149,21 @@ class Room : public std::enable_shared_from_this<Room> {
   // room reloads from what is durable.
   void Fail(const absl::Status& status);
 
+  // ---- Presence (room_presence.cc) ----
+  // Adds the member's entry and sends it the whole presence.
+  void JoinPresence(MemberState& m);
+  void LeavePresence(uint64_t session_id);
+  void DoSetPresence(uint64_t session_id, protocol::PresenceFrame presence);
+  // Sends what changed to every member now when the last flush is a tick
+  // old, else at the next tick.
+  void SchedulePresenceFlush();
+  void FlushPresence();
+  // Every second while anything is present: TTL expiry, typing auto-stop,
+  // checkpoints.
+  void SchedulePresenceHousekeeping();
+  void PresenceHousekeeping();
+  void MaybeCheckpointPresence(absl::Time now);
+
   crdt::Doc* GetOrCreateDoc(const std::string& doc, absl::Status* error);
   void Broadcast(std::shared_ptr<const std::string> frame,
                  uint64_t except_session);
@@ -169,6 +196,16 @@ class Room : public std::enable_shared_from_this<Room> {
   std::deque<PendingWrite> queued_writes_;
   bool write_in_flight_ = false;
   boost::asio::steady_timer idle_timer_;
+
+  crdt::Presence presence_;
+  boost::asio::steady_timer presence_timer_;
+  bool presence_flush_scheduled_ = false;
+  std::chrono::steady_clock::time_point last_presence_flush_{};
+  boost::asio::steady_timer housekeeping_timer_;
+  bool housekeeping_scheduled_ = false;
+  uint64_t checkpointed_generation_ = 0;
+  absl::Time last_checkpoint_ = absl::InfinitePast();
+  bool checkpoint_in_flight_ = false;
 };
 
 }  // namespace lattice::engine

@@ -13,6 +13,12 @@ absl::StatusOr<LoadedDocs> LoadRoomDocs(storage::RoomStore& store,
                                         absl::string_view room,
                                         uint64_t replica) {
   LoadedDocs loaded;
+  auto presence = store.GetPresence(room);
+  if (presence.ok()) {
+    loaded.presence = *std::move(presence);
+  } else if (!absl::IsNotFound(presence.status())) {
+    return presence.status();
+  }
   auto stored = store.LoadRoom(room);
   if (absl::IsNotFound(stored.status())) return loaded;  // a new room
   if (!stored.ok()) return stored.status();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "crdt/doc.h"
@@ -25,6 +26,8 @@ struct LoadedDocs {
   storage::Epoch epoch = 0;  // 0: the room does not exist yet
   storage::Seq last_seq = 0;
   storage::Seq snapshot_seq = 0;
+  // The room's presence checkpoint (crdt::Presence::EncodeState), if any.
+  std::optional<std::string> presence;
 };
 
 // Loads room `room`; a room the store does not know loads empty.

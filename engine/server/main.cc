@@ -21,6 +21,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1", "address to listen on");
 ABSL_FLAG(uint16_t, port, 7700, "TCP port (0 picks a free one)");
@@ -46,6 +47,12 @@ ABSL_FLAG(uint64_t, max_members_per_room, 10'000, "members of one room");
 ABSL_FLAG(uint64_t, max_rooms_per_connection, 64, "rooms one connection joins");
 ABSL_FLAG(double, max_changes_per_second, 200, "change frames per connection");
 ABSL_FLAG(uint64_t, snapshot_every, 1000, "changes between room snapshots");
+ABSL_FLAG(absl::Duration, presence_tick, absl::Milliseconds(33),
+          "at most one presence frame per member per tick");
+ABSL_FLAG(absl::Duration, presence_ttl, absl::Seconds(30),
+          "presence entries without a heartbeat for this long are removed");
+ABSL_FLAG(double, max_presence_per_second, 120,
+          "presence frames per connection");
 ABSL_FLAG(std::string, allowed_origins, "",
           "comma-separated Origin values accepted (empty: any)");
 ABSL_FLAG(uint32_t, max_connections_per_ip, 1024, "WebSockets per client IP");
@@ -106,6 +113,9 @@ absl::StatusOr<NodeOptions> OptionsFromFlags() {
   e.max_members_per_room = absl::GetFlag(FLAGS_max_members_per_room);
   e.max_rooms_per_connection = absl::GetFlag(FLAGS_max_rooms_per_connection);
   e.max_changes_per_second = absl::GetFlag(FLAGS_max_changes_per_second);
+  e.presence_tick = absl::GetFlag(FLAGS_presence_tick);
+  e.presence_ttl = absl::GetFlag(FLAGS_presence_ttl);
+  e.max_presence_per_second = absl::GetFlag(FLAGS_max_presence_per_second);
   e.snapshot_every_changes = absl::GetFlag(FLAGS_snapshot_every);
   net::WebSocketOptions& ws = o.http.websocket;
   ws.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);

@@ -88,6 +88,8 @@ void Session::OnMessage(const std::string& bytes) {
           HandleChange(f);
         } else if constexpr (std::is_same_v<T, protocol::LeaveFrame>) {
           HandleLeave(f);
+        } else if constexpr (std::is_same_v<T, protocol::PresenceFrame>) {
+          HandlePresence(f);
         } else {
           Refuse("bad_frame", "a server frame sent by a client", Tag(type), 0,
                  "", true);
@@ -108,6 +110,7 @@ absl::Status Session::Authenticate(const std::string& token) {
         "a refreshed token must name the same subject");
   }
   subject_ = verified->subject;
+  display_name_ = std::move(verified->name);
   grants_ = std::move(verified->grants);
   expiry_unix_ms_.store(absl::ToUnixMillis(verified->expiry + context_.leeway),
                         std::memory_order_relaxed);
@@ -185,6 +188,8 @@ void Session::HandleJoin(protocol::JoinFrame& join) {
   member.conn = conn_;
   member.access = access == Access::kWrite ? protocol::RoomAccess::kWrite
                                            : protocol::RoomAccess::kRead;
+  member.identity.user_id = subject_;
+  if (display_name_) member.identity.display["name"] = *display_name_;
   member.on_dropped = [weak = weak_from_this(), name = join.room,
                        which = room.get()] {
     if (auto self = weak.lock()) self->Forget(name, which);
@@ -192,14 +197,15 @@ void Session::HandleJoin(protocol::JoinFrame& join) {
   room->Join(std::move(member), std::move(join));
 }
 
+std::shared_ptr<Room> Session::JoinedRoom(const std::string& room) {
+  absl::MutexLock lock(&mu_);
+  auto it = joined_.find(room);
+  return it == joined_.end() ? nullptr : it->second.room;
+}
+
 void Session::HandleChange(protocol::ChangeFrame& change) {
   const uint8_t tag = Tag(FrameType::kChange);
-  std::shared_ptr<Room> room;
-  {
-    absl::MutexLock lock(&mu_);
-    auto it = joined_.find(change.room);
-    if (it != joined_.end()) room = it->second.room;
-  }
+  std::shared_ptr<Room> room = JoinedRoom(change.room);
   if (room == nullptr) {
     return Refuse("not_joined",
                   absl::StrCat("join room ", change.room, " first"), tag,
@@ -217,6 +223,26 @@ void Session::HandleChange(protocol::ChangeFrame& change) {
   }
   consecutive_errors_ = 0;
   room->Change(id(), std::move(change));
+}
+
+void Session::HandlePresence(protocol::PresenceFrame& presence) {
+  const uint8_t tag = Tag(FrameType::kPresence);
+  std::shared_ptr<Room> room = JoinedRoom(presence.room);
+  if (room == nullptr) {
+    return Refuse("not_joined",
+                  absl::StrCat("join room ", presence.room, " first"), tag, 0,
+                  presence.room, true);
+  }
+  // Read-only members have presence too: a viewer's cursor is theirs.
+  if (!presence_bucket_.Take(context_.options.max_presence_per_second, 1)) {
+    return Refuse(
+        "rate_limited",
+        absl::StrCat("over ", context_.options.max_presence_per_second,
+                     " presence frames per second"),
+        tag, 0, presence.room, false);
+  }
+  consecutive_errors_ = 0;
+  room->SetPresence(id(), std::move(presence));
 }
 
 void Session::HandleLeave(protocol::LeaveFrame& leave) {

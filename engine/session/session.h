@@ -76,6 +76,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void HandleJoin(protocol::JoinFrame& join) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleChange(protocol::ChangeFrame& change) ABSL_LOCKS_EXCLUDED(mu_);
   void HandleLeave(protocol::LeaveFrame& leave) ABSL_LOCKS_EXCLUDED(mu_);
+  void HandlePresence(protocol::PresenceFrame& presence)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The joined room named `room`, or null.
+  std::shared_ptr<Room> JoinedRoom(const std::string& room)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Verifies `token`; on success takes its subject, expiry and grants.
   absl::Status Authenticate(const std::string& token);
   void Forget(const std::string& room, const Room* which)
@@ -94,9 +99,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool greeted_ = false;
   int consecutive_errors_ = 0;
   std::string subject_;
+  std::optional<std::string> display_name_;  // the token's `name`
   Grants grants_;
   Bucket change_bucket_;
   Bucket byte_bucket_;
+  Bucket presence_bucket_;
 
   // Written on the strand, read by CheckExpiry from the sweep.
   std::atomic<int64_t> expiry_unix_ms_{INT64_MAX};

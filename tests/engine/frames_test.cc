@@ -157,6 +157,41 @@ DocVersion Dv(std::string doc, std::string vv) {
 }
 
 // One frame of every type, with ordinary values.
+PresenceFrame SamplePresence() {
+  PresenceFrame f;
+  f.room = "board";
+  f.status = 1;
+  f.set_cursor = true;
+  PresenceCursor point;
+  point.x = 10.5;
+  point.y = -3;
+  f.cursor = point;
+  f.set_selection = true;
+  PresenceCursor anchor;
+  anchor.point = false;
+  anchor.doc = "notes";
+  anchor.container_replica = 7;
+  anchor.container_counter = 2;
+  anchor.index = 4;
+  PresenceCursor head = anchor;
+  head.index = 9;
+  head.has_element = true;
+  head.element_replica = 7;
+  head.element_counter = 40;
+  f.selection = PresenceSelection{anchor, head};
+  f.set_typing = true;
+  f.typing = "notes";
+  PresenceAppValue color;
+  color.kind = PresenceAppValue::Kind::kString;
+  color.s = "#ff0";
+  PresenceAppValue gone;  // kDelete
+  PresenceAppValue zoom;
+  zoom.kind = PresenceAppValue::Kind::kDouble;
+  zoom.d = 1.25;
+  f.app = {{"color", color}, {"old", gone}, {"zoom", zoom}};
+  return f;
+}
+
 std::vector<Frame> SampleFrames() {
   return {
       HelloFrame{1, "eyJhbGciOi.e30.sig", 0x1234567890, "web/1.4"},
@@ -177,6 +212,8 @@ std::vector<Frame> SampleFrames() {
       AckFrame{"board", 7, 1, 300},
       LeftFrame{"board"},
       ErrorFrame{"read_only", "room board is read-only for you", 3, 7, "board"},
+      SamplePresence(),
+      PresenceUpdateFrame{"board", "presence-bytes"},
   };
 }
 
@@ -362,10 +399,11 @@ TEST(FrameRoundTrip, CustomLimitsAreInclusive) {
 
 TEST(FrameTypeOf, NamesEveryAlternative) {
   const std::vector<FrameType> expected = {
-      FrameType::kHello,  FrameType::kJoin,   FrameType::kChange,
-      FrameType::kLeave,  FrameType::kAuth,   FrameType::kWelcome,
-      FrameType::kJoined, FrameType::kUpdate, FrameType::kSnapshot,
-      FrameType::kAck,    FrameType::kLeft,   FrameType::kError};
+      FrameType::kHello,    FrameType::kJoin,          FrameType::kChange,
+      FrameType::kLeave,    FrameType::kAuth,          FrameType::kWelcome,
+      FrameType::kJoined,   FrameType::kUpdate,        FrameType::kSnapshot,
+      FrameType::kAck,      FrameType::kLeft,          FrameType::kError,
+      FrameType::kPresence, FrameType::kPresenceUpdate};
   const std::vector<Frame> frames = SampleFrames();
   ASSERT_EQ(frames.size(), expected.size());
   for (size_t i = 0; i < frames.size(); ++i) {
@@ -605,14 +643,14 @@ TEST(FrameDecode, RefusesATagThatIsNotAnUnsignedInteger) {
 
 // A later protocol version may add frame types: Unimplemented, not invalid.
 TEST(FrameDecode, UnknownTagIsUnimplemented) {
-  for (uint64_t tag : {0ull, 6ull, 15ull, 22ull, 30ull, 32ull, 127ull, 255ull,
+  for (uint64_t tag : {0ull, 14ull, 15ull, 29ull, 30ull, 32ull, 127ull, 255ull,
                        1000ull, 0xffffffffffffffffull}) {
     EXPECT_THAT(DecodeStatus(msg::Arr({msg::U(tag), msg::Str("x")})),
                 StatusIs(absl::StatusCode::kUnimplemented,
                          HasSubstr(absl::StrCat("unknown type tag ", tag))));
   }
-  EXPECT_THAT(DecodeStatus(msg::Arr({msg::U(6)})),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("6")));
+  EXPECT_THAT(DecodeStatus(msg::Arr({msg::U(14)})),
+              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("14")));
 }
 
 TEST(FrameDecode, RefusesTooFewFields) {
@@ -896,16 +934,17 @@ TEST(FrameDecode, RefusesDeeplyNestedGarbage) {
   deep += msg::U(3);
   EXPECT_THAT(DecodeStatus(deep),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("nested deeper than 3 containers")));
-  // A fourth level inside a trailing field.
+                       HasSubstr("nested deeper than 4 containers")));
+  // A fifth level inside a trailing field.
   EXPECT_THAT(
-      DecodeStatus(msg::Arr(
-          {msg::U(4), msg::Str("r"), msg::Arr({msg::Arr({msg::Arr({})})})})),
+      DecodeStatus(
+          msg::Arr({msg::U(4), msg::Str("r"),
+                    msg::Arr({msg::Arr({msg::Arr({msg::Arr({})})})})})),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested deeper")));
   // Maps nest too.
   EXPECT_THAT(
       DecodeStatus(
-          msg::Arr({msg::U(4), msg::Str("r"), Unhex("81 01 81 01 80")})),
+          msg::Arr({msg::U(4), msg::Str("r"), Unhex("81 01 81 01 81 01 80")})),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("nested deeper")));
 }
 
@@ -1135,6 +1174,90 @@ TEST(FrameSeedCorpus, SeedsKeepTheFuzzerProperty) {
     out << bytes;
     ASSERT_TRUE(out.good()) << name;
   }
+}
+
+// ---------------------------------------------------------------------------
+// Presence frames
+
+TEST(FramePresence, EmptyMapIsAHeartbeat) {
+  absl::StatusOr<Frame> f =
+      DecodeFrame(msg::Arr({msg::U(6), msg::Str("board"), msg::Byte(0x80)}));
+  ASSERT_THAT(f, IsOk());
+  const auto& p = std::get<PresenceFrame>(*f);
+  EXPECT_EQ(p.room, "board");
+  EXPECT_FALSE(p.status || p.set_cursor || p.set_selection || p.set_typing);
+  EXPECT_TRUE(p.app.empty());
+}
+
+TEST(FramePresence, NilClearsAndUnknownKeysAreIgnored) {
+  // {"cursor": nil, "typing": nil, "later": 1}
+  const std::string map = msg::Byte(0x83) + msg::Str("cursor") + msg::kNil +
+                          msg::Str("typing") + msg::kNil + msg::Str("later") +
+                          msg::U(1);
+  absl::StatusOr<Frame> f =
+      DecodeFrame(msg::Arr({msg::U(6), msg::Str("board"), map}));
+  ASSERT_THAT(f, IsOk());
+  const auto& p = std::get<PresenceFrame>(*f);
+  EXPECT_TRUE(p.set_cursor && !p.cursor.has_value());
+  EXPECT_TRUE(p.set_typing && !p.typing.has_value());
+}
+
+TEST(FramePresence, IntegerCoordinatesDecodeAsNumbers) {
+  // {"cursor": [3, -2]}
+  const std::string map = msg::Byte(0x81) + msg::Str("cursor") +
+                          msg::Arr({msg::U(3), msg::kMinusOne});
+  absl::StatusOr<Frame> f =
+      DecodeFrame(msg::Arr({msg::U(6), msg::Str("b"), map}));
+  ASSERT_THAT(f, IsOk());
+  const auto& p = std::get<PresenceFrame>(*f);
+  ASSERT_TRUE(p.cursor.has_value());
+  EXPECT_TRUE(p.cursor->point);
+  EXPECT_EQ(p.cursor->x, 3);
+  EXPECT_EQ(p.cursor->y, -1);
+}
+
+TEST(FramePresence, RefusesMalformedFields) {
+  const std::string nan = std::string("\xcb\x7f\xf8\0\0\0\0\0\0", 9);
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {msg::U(1), "field 2 (set) is not map"},
+      {msg::Byte(0x81) + msg::Str("status") + msg::U(4), "not a status (0-3)"},
+      {msg::Byte(0x82) + msg::Str("status") + msg::U(1) + msg::Str("status") +
+           msg::U(1),
+       "status appears twice"},
+      {msg::Byte(0x81) + msg::Str("cursor") + msg::Arr({msg::U(1)}),
+       "has 1 elements, not 2, 4 or 6"},
+      {msg::Byte(0x81) + msg::Str("cursor") + msg::Arr({nan, msg::U(1)}),
+       "cursor x is not finite"},
+      {msg::Byte(0x81) + msg::Str("cursor") +
+           msg::Arr({msg::Str(""), msg::U(1), msg::U(2), msg::U(3)}),
+       "cursor doc is empty"},
+      {msg::Byte(0x81) + msg::Str("selection") + msg::Arr({msg::kNil}),
+       "not an [anchor, head] array"},
+      {msg::Byte(0x81) + msg::Str("typing") + msg::U(1), "typing is not str"},
+      {msg::Byte(0x81) + msg::Str("app") + msg::Byte(0x81) + msg::Str("k") +
+           msg::Arr({}),
+       "not a scalar or nil"},
+      {msg::Byte(0x81) + msg::Str("app") + msg::Byte(0x82) + msg::Str("k") +
+           msg::U(1) + msg::Str("k") + msg::U(2),
+       "repeats a key"},
+  };
+  for (const auto& [map, message] : cases) {
+    EXPECT_THAT(
+        DecodeStatus(msg::Arr({msg::U(6), msg::Str("b"), map})),
+        StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)))
+        << message;
+  }
+}
+
+TEST(FramePresence, AppFieldsAreBounded) {
+  const DecodeLimits limits;
+  std::string map = msg::Head(0xde, limits.max_presence_app_fields + 1, 2);
+  for (uint64_t i = 0; i <= limits.max_presence_app_fields; ++i)
+    map += msg::Str(absl::StrCat("k", i)) + msg::U(i);
+  const std::string frame = msg::Arr(
+      {msg::U(6), msg::Str("b"), msg::Byte(0x81) + msg::Str("app") + map});
+  EXPECT_THAT(DecodeStatus(frame), StatusIs(absl::StatusCode::kInvalidArgument,
+                                            HasSubstr("over the limit of 16")));
 }
 
 }  // namespace

@@ -106,5 +106,22 @@ TEST_F(SdkClientTest, RoomCreatorGetsAResumePointAndRejoinsByTail) {
   EXPECT_EQ(*a->Json("board", "tasks"), *b->Json("board", "tasks"));
 }
 
+TEST_F(SdkClientTest, KeepsTheRoomsPresence) {
+  auto a = Client("ada");
+  auto b = Client("bob");
+  ASSERT_TRUE(a && b);
+  ASSERT_TRUE(a->Join("board").ok());
+  ASSERT_TRUE(b->Join("board").ok());
+  auto both_present = [&] {
+    auto json = a->PresenceJson("board");
+    return json.ok() && json->find("\"ada\"") != std::string::npos &&
+           json->find("\"bob\"") != std::string::npos;
+  };
+  EXPECT_TRUE(a->WaitUntil(both_present, absl::Seconds(10)).ok())
+      << a->PresenceJson("board").status();
+  EXPECT_EQ(a->counters().bad_frames, 0u);
+  EXPECT_GE(a->counters().presence, 1u);
+}
+
 }  // namespace
 }  // namespace lattice::engine::testing

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crdt/doc.h"
+#include "crdt/presence.h"
 #include "engine/auth/jwt_minter.h"
 #include "engine/node.h"
 #include "engine/protocol/frames.h"
@@ -247,6 +248,30 @@ class RawClient {
     return j.ok() ? *j : j.status().ToString();
   }
 
+  // Sends a presence frame for `room` (fields set by `fill`).
+  template <typename Fn>
+  absl::Status SendPresence(const std::string& room, Fn fill) {
+    protocol::PresenceFrame p;
+    p.room = room;
+    fill(p);
+    return SendFrame(p);
+  }
+
+  // This client's replica of the room's presence (empty before any
+  // presence frame).
+  crdt::Presence& Presence(const std::string& room) {
+    auto& p = presence_[room];
+    if (!p) p = std::make_unique<crdt::Presence>(replica_);
+    return *p;
+  }
+  size_t PresenceFramesReceived() const {
+    size_t n = 0;
+    for (const auto& f : received_) {
+      n += std::holds_alternative<protocol::PresenceUpdateFrame>(f);
+    }
+    return n;
+  }
+
   // The errors received so far.
   std::vector<protocol::ErrorFrame> Errors() const {
     std::vector<protocol::ErrorFrame> out;
@@ -290,6 +315,9 @@ class RawClient {
         EXPECT_TRUE(r.ok()) << r.status();
       }
       d = *std::move(loaded);
+    } else if (auto* p = std::get_if<protocol::PresenceUpdateFrame>(&f)) {
+      auto r = Presence(p->room).ApplyDelta(p->presence, absl::Now());
+      EXPECT_TRUE(r.ok()) << r;
     } else if (auto* j = std::get_if<protocol::JoinedFrame>(&f)) {
       resume_[j->room] = {j->epoch, j->seq};
     } else if (auto* a = std::get_if<protocol::AckFrame>(&f)) {
@@ -315,6 +343,7 @@ class RawClient {
   std::map<std::pair<std::string, std::string>, std::unique_ptr<crdt::Doc>>
       docs_;
   std::map<std::string, Resume> resume_;
+  std::map<std::string, std::unique_ptr<crdt::Presence>> presence_;
   std::set<uint64_t> unacked_;
   std::vector<protocol::Frame> received_;
   std::vector<uint64_t> catch_up_seqs_;

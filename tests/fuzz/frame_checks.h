@@ -82,6 +82,14 @@ inline auto Fields(const protocol::AckFrame& f) {
 inline auto Fields(const protocol::LeftFrame& f) {
   return std::make_tuple(f.room);
 }
+inline auto Fields(const protocol::PresenceFrame& f) {
+  return std::make_tuple(f.room, f.status, f.set_cursor, f.cursor,
+                         f.set_selection, f.selection, f.set_typing, f.typing,
+                         f.app);
+}
+inline auto Fields(const protocol::PresenceUpdateFrame& f) {
+  return std::make_tuple(f.room, f.presence);
+}
 inline auto Fields(const protocol::ErrorFrame& f) {
   return std::make_tuple(f.code, f.message, f.ref_type, f.ref, f.room);
 }

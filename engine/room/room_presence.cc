@@ -1,0 +1,256 @@
+// The presence half of Room (room.h): entries per joined session, client
+// presence frames, per-tick coalesced broadcast, TTL housekeeping and
+// checkpoints. docs/protocol.md, "Presence", is the contract. Everything
+// here runs on the room's strand.
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+
+#include "base/logging.h"
+#include "engine/room/room.h"
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+
+namespace lattice::engine {
+namespace {
+
+namespace asio = boost::asio;
+using protocol::FrameType;
+
+std::string SessionKey(uint64_t session_id) {
+  return absl::StrCat(session_id);  // the welcome frame's session_id
+}
+
+std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
+  return std::chrono::microseconds(absl::ToInt64Microseconds(d));
+}
+
+crdt::Cursor ToCursor(const protocol::PresenceCursor& c) {
+  if (c.point) return crdt::Point{c.x, c.y};
+  crdt::TextAnchor a;
+  a.doc = c.doc;
+  a.container = crdt::ContainerId{c.container_replica, c.container_counter};
+  if (c.has_element)
+    a.element = crdt::OpId{c.element_replica, c.element_counter};
+  a.index = c.index;
+  return a;
+}
+
+absl::StatusOr<crdt::Value> ToValue(const protocol::PresenceAppValue& v) {
+  using Kind = protocol::PresenceAppValue::Kind;
+  switch (v.kind) {
+    case Kind::kBool:
+      return crdt::Value::Bool(v.b);
+    case Kind::kInt:
+      return crdt::Value::Int(v.i);
+    case Kind::kDouble:
+      return crdt::Value::Double(v.d);
+    case Kind::kString:
+      return crdt::Value::String(v.s);
+    case Kind::kBytes:
+      return crdt::Value::Bytes(v.s);
+    case Kind::kDelete:
+      break;
+  }
+  return absl::InvalidArgumentError("a deletion is not a value");
+}
+
+}  // namespace
+
+void Room::SetPresence(uint64_t session_id, protocol::PresenceFrame presence) {
+  asio::post(strand_, [self = shared_from_this(), session_id,
+                       presence = std::move(presence)]() mutable {
+    self->WhenReady(
+        [self, session_id, presence = std::move(presence)]() mutable {
+          self->DoSetPresence(session_id, std::move(presence));
+        });
+  });
+}
+
+void Room::JoinPresence(MemberState& m) {
+  const std::string key = SessionKey(m.member.session_id);
+  absl::Status joined = presence_.Join(key, m.member.identity, absl::Now());
+  if (!joined.ok()) {
+    // Over max_entries, or an identity beyond the limits: the member syncs
+    // documents without a presence entry of its own.
+    LATTICE_LOG(kInfo) << "room " << name_ << ": presence of session " << key
+                       << ": " << joined;
+  }
+  m.has_presence = true;
+  m.presence_seen = presence_.generation();
+  m.member.conn->Send(std::make_shared<const std::string>(EncodeFrame(
+      protocol::PresenceUpdateFrame{name_, presence_.EncodeState()})));
+  SchedulePresenceFlush();
+  SchedulePresenceHousekeeping();
+}
+
+void Room::LeavePresence(uint64_t session_id) {
+  if (presence_.Leave(SessionKey(session_id), absl::Now()).ok())
+    SchedulePresenceFlush();
+}
+
+void Room::DoSetPresence(uint64_t session_id,
+                         protocol::PresenceFrame presence) {
+  auto it = members_.find(session_id);
+  if (it == members_.end() || !it->second.has_presence) {
+    return;  // left or still joining; the session refuses frames of
+             // rooms it has not joined
+  }
+  MemberState& m = it->second;
+  const std::string key = SessionKey(session_id);
+  const absl::Time now = absl::Now();
+  // An entry that expired while its connection stayed open comes back.
+  if (!presence_.Get(key).has_value()) {
+    absl::Status s = presence_.Join(key, m.member.identity, now);
+    if (!s.ok()) {
+      return SendError(m.member.conn, "presence_refused", s.message(),
+                       FrameType::kPresence, 0);
+    }
+  }
+  absl::Status s = presence_.Touch(key, now);
+  auto apply = [&s](absl::Status next) {
+    if (s.ok()) s = std::move(next);
+  };
+  if (presence.status) {
+    apply(presence_.SetStatus(
+        key, static_cast<crdt::PresenceStatus>(*presence.status), now));
+  }
+  if (presence.set_cursor) {
+    apply(presence.cursor
+              ? presence_.SetCursor(key, ToCursor(*presence.cursor), now)
+              : presence_.ClearCursor(key, now));
+  }
+  if (presence.set_selection) {
+    apply(presence.selection
+              ? presence_.SetSelection(
+                    key,
+                    crdt::Selection{ToCursor(presence.selection->anchor),
+                                    ToCursor(presence.selection->head)},
+                    now)
+              : presence_.ClearSelection(key, now));
+  }
+  if (presence.set_typing) {
+    apply(presence.typing ? presence_.StartTyping(key, *presence.typing, now)
+                          : presence_.StopTyping(key, now));
+  }
+  for (auto& [field, value] : presence.app) {
+    if (value.kind == protocol::PresenceAppValue::Kind::kDelete) {
+      apply(presence_.DeleteAppField(key, field, now));
+      continue;
+    }
+    auto v = ToValue(value);
+    apply(v.ok() ? presence_.SetAppField(key, field, *std::move(v), now)
+                 : v.status());
+  }
+  // The fields before a refused one stay set, as with a change's ops.
+  if (!s.ok()) {
+    SendError(m.member.conn, "presence_refused", s.message(),
+              FrameType::kPresence, 0);
+  }
+  SchedulePresenceFlush();
+}
+
+void Room::SchedulePresenceFlush() {
+  if (presence_flush_scheduled_ || state_ == State::kClosed) return;
+  const auto now = std::chrono::steady_clock::now();
+  const auto due =
+      last_presence_flush_ + ToChrono(context_.options.presence_tick);
+  if (now >= due)
+    return FlushPresence();  // leading edge: quiet rooms
+                             // stay instant
+  presence_flush_scheduled_ = true;
+  presence_timer_.expires_at(due);
+  presence_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->presence_flush_scheduled_ = false;
+        if (!ec) self->FlushPresence();
+      });
+}
+
+void Room::FlushPresence() {
+  const uint64_t generation = presence_.generation();
+  last_presence_flush_ = std::chrono::steady_clock::now();
+  // One frame per distinct starting generation, shared by every member
+  // that starts there (after a steady tick: all of them).
+  absl::flat_hash_map<uint64_t, std::shared_ptr<const std::string>> frames;
+  bool deferred = false;
+  for (auto& [id, m] : members_) {
+    if (!m.has_presence || m.presence_seen == generation) continue;
+    if (m.member.conn->queued_bytes() >
+        context_.options.presence_max_backlog_bytes) {
+      deferred = true;  // a slow reader: the next frame carries the latest
+      continue;
+    }
+    std::shared_ptr<const std::string>& frame = frames[m.presence_seen];
+    if (frame == nullptr) {
+      frame = std::make_shared<const std::string>(
+          EncodeFrame(protocol::PresenceUpdateFrame{
+              name_, presence_.EncodeDelta(m.presence_seen)}));
+    }
+    m.member.conn->Send(frame);
+    m.presence_seen = generation;
+    stats_.AddDeliveries(1, frame->size(), last_presence_flush_);
+  }
+  if (deferred) SchedulePresenceFlush();
+}
+
+void Room::SchedulePresenceHousekeeping() {
+  if (housekeeping_scheduled_ || state_ == State::kClosed) return;
+  housekeeping_scheduled_ = true;
+  housekeeping_timer_.expires_after(std::chrono::seconds(1));
+  housekeeping_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        self->housekeeping_scheduled_ = false;
+        if (!ec) self->PresenceHousekeeping();
+      });
+}
+
+void Room::PresenceHousekeeping() {
+  if (state_ == State::kClosed) return;
+  const absl::Time now = absl::Now();
+  const uint64_t before = presence_.generation();
+  for (const std::string& session : presence_.Expire(now)) {
+    LATTICE_LOG(kInfo) << "room " << name_ << ": presence of session "
+                       << session << " expired";
+  }
+  if (presence_.generation() != before) SchedulePresenceFlush();
+  MaybeCheckpointPresence(now);
+  if (presence_.size() > 0 || presence_.tombstones() > 0 || !members_.empty())
+    SchedulePresenceHousekeeping();
+}
+
+void Room::MaybeCheckpointPresence(absl::Time now) {
+  if (checkpoint_in_flight_ || epoch_ == 0 ||
+      presence_.generation() == checkpointed_generation_ ||
+      now - last_checkpoint_ < context_.options.presence_checkpoint_interval) {
+    return;
+  }
+  checkpoint_in_flight_ = true;
+  last_checkpoint_ = now;
+  const uint64_t generation = presence_.generation();
+  auto self = shared_from_this();
+  auto work = [self, state = presence_.EncodeState()] {
+    return self->context_.store.PutPresence(self->name_, state);
+  };
+  auto done = [self, generation](absl::Status written) {
+    asio::post(self->strand_, [self, generation, written] {
+      self->checkpoint_in_flight_ = false;
+      if (written.ok()) {
+        self->checkpointed_generation_ = generation;
+      } else {
+        LATTICE_LOG(kWarning)
+            << "room " << self->name_ << ": presence checkpoint: " << written;
+      }
+    });
+  };
+  if (!context_.executor.Run(std::move(work), done).ok()) {
+    checkpoint_in_flight_ = false;
+  }
+}
+
+}  // namespace lattice::engine
