@@ -58,6 +58,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crdt/doc.h"
+#include "crdt/presence.h"
 #include "crdt/value.h"
 #include "engine/auth/jwt_minter.h"
 #include "engine/protocol/frames.h"
@@ -69,7 +70,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-ABSL_FLAG(std::string, mode, "roundtrip", "connect, roundtrip or idle");
+ABSL_FLAG(std::string, mode, "roundtrip",
+          "connect, roundtrip, cursors (roundtrip with presence frames) or "
+          "idle");
 ABSL_FLAG(std::string, host, "127.0.0.1", "server address (127.0.0.x only)");
 ABSL_FLAG(uint16_t, port, 0, "server port");
 ABSL_FLAG(std::string, secret_file, "", "HS256 secret the server verifies");
@@ -201,6 +204,7 @@ struct Config {
   std::string prefix;
   bool decode = true;
   bool quickack = false;
+  bool cursors = false;  // presence frames instead of changes
   double hz = 10;
   double duration_s = 20;
 };
@@ -228,10 +232,12 @@ class Client : public std::enable_shared_from_this<Client> {
   void OnRead(beast::error_code ec);
   void OnFrame(protocol::Frame frame);
   void OnUpdate(const std::string& update);
+  void OnPresence(const std::string& presence);
   void WatchKeys();
   void Send(std::string bytes);
   void WriteNext();
   void Tick();
+  bool cfg_cursors() const;
   void Fail(beast::error_code ec, const char* what);
 
   Worker& worker_;
@@ -250,6 +256,9 @@ class Client : public std::enable_shared_from_this<Client> {
   std::unique_ptr<crdt::Doc> own_;          // the sender's document
   std::unique_ptr<crdt::Doc> replica_doc_;  // this receiver's replica
   std::vector<std::string> changed_keys_;
+  // Cursors.
+  std::string session_;  // ours, from welcome
+  std::unique_ptr<crdt::Presence> presence_;
   std::vector<int64_t> send_ns_;  // by client_seq - 1
   asio::steady_timer timer_;
   int64_t next_ns_ = 0;
@@ -367,8 +376,9 @@ void Client::OnRead(beast::error_code ec) {
 
 void Client::OnFrame(protocol::Frame frame) {
   Counters& c = worker_.counters();
-  if (std::holds_alternative<protocol::WelcomeFrame>(frame)) {
+  if (auto* w = std::get_if<protocol::WelcomeFrame>(&frame)) {
     t_welcome = NowNs();
+    session_ = w->session_id;
     Send(protocol::EncodeFrame(protocol::JoinFrame{1, room_, 0, 0, {}}));
   } else if (std::holds_alternative<protocol::JoinedFrame>(frame)) {
     t_joined = NowNs();
@@ -378,6 +388,8 @@ void Client::OnFrame(protocol::Frame frame) {
   } else if (auto* u = std::get_if<protocol::UpdateFrame>(&frame)) {
     if (joined_) c.deliveries.fetch_add(1, std::memory_order_relaxed);
     if (worker_.config().decode) OnUpdate(u->update);
+  } else if (auto* p = std::get_if<protocol::PresenceUpdateFrame>(&frame)) {
+    if (worker_.config().decode) OnPresence(p->presence);
   } else if (auto* s = std::get_if<protocol::SnapshotFrame>(&frame)) {
     if (worker_.config().decode) {
       auto doc = crdt::Doc::LoadSnapshot(
@@ -436,6 +448,39 @@ void Client::OnUpdate(const std::string& update) {
   c.decode_cpu_ns.fetch_add(ThreadCpuNs() - cpu0, std::memory_order_relaxed);
 }
 
+// Applies a presence frame to this receiver's replica and reads the send
+// timestamp (app field "t") of every other session whose cursor moved.
+void Client::OnPresence(const std::string& presence) {
+  Counters& c = worker_.counters();
+  const int64_t now = NowNs();
+  const int64_t cpu0 = ThreadCpuNs();
+  if (presence_ == nullptr)
+    presence_ = std::make_unique<crdt::Presence>(replica_);
+  const uint64_t before = presence_->generation();
+  absl::Status applied = presence_->ApplyDelta(presence, absl::Now());
+  if (!applied.ok()) {
+    c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+  } else if (joined_) {
+    for (const crdt::SessionChange& change : presence_->ChangesSince(before)) {
+      if (change.session == session_ ||
+          std::find(change.app_keys.begin(), change.app_keys.end(), "t") ==
+              change.app_keys.end()) {
+        continue;
+      }
+      auto entry = presence_->Get(change.session);
+      auto t = entry ? entry->app.find("t") : decltype(entry->app.end()){};
+      if (entry && t != entry->app.end() &&
+          t->second.kind() == crdt::Value::Kind::kInt) {
+        c.deliveries.fetch_add(1, std::memory_order_relaxed);
+        worker_.delivery_ns.push_back(now - t->second.as_int());
+      } else {
+        c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+  }
+  c.decode_cpu_ns.fetch_add(ThreadCpuNs() - cpu0, std::memory_order_relaxed);
+}
+
 void Client::WatchKeys() {
   replica_doc_->SetObserver([this](const std::vector<crdt::ChangeEvent>& ev) {
     for (const crdt::ChangeEvent& e : ev) {
@@ -468,6 +513,23 @@ void Client::Tick() {
   }
   worker_.max_lateness_ns = std::max(worker_.max_lateness_ns, now - next_ns_);
   const int64_t t = NowNs();
+  if (cfg_cursors()) {
+    protocol::PresenceFrame p;
+    p.room = room_;
+    p.set_cursor = true;
+    p.cursor = protocol::PresenceCursor{};
+    p.cursor->x = static_cast<double>(sends_left_ % 1920);
+    p.cursor->y = static_cast<double>(sends_left_ % 1080);
+    protocol::PresenceAppValue v;
+    v.kind = protocol::PresenceAppValue::Kind::kInt;
+    v.i = t;
+    p.app = {{"t", v}};
+    Send(protocol::EncodeFrame(p));
+    worker_.counters().sent.fetch_add(1, std::memory_order_relaxed);
+    --sends_left_;
+    next_ns_ += period_ns_;
+    return Tick();
+  }
   absl::Status s = own_->MapSet(crdt::kRootId, absl::StrCat("c", replica_),
                                 crdt::Value::Int(t));
   if (!s.ok()) {
@@ -482,6 +544,8 @@ void Client::Tick() {
   next_ns_ += period_ns_;
   Tick();
 }
+
+bool Client::cfg_cursors() const { return worker_.config().cursors; }
 
 void Client::Send(std::string bytes) {
   out_.push_back(std::move(bytes));
@@ -576,7 +640,7 @@ class Run {
     }
     // Clients: `per_room` consecutive ids share a room.
     int total = 0, per_room = 1;
-    if (config_.mode == "roundtrip") {
+    if (config_.mode == "roundtrip" || config_.mode == "cursors") {
       per_room = std::clamp(absl::GetFlag(FLAGS_clients), 1, 1000);
       total = std::clamp(absl::GetFlag(FLAGS_rooms), 1, 10000) * per_room;
     } else {
@@ -814,7 +878,11 @@ class Run {
     const int64_t t_sent = NowNs();
     // Drain: until every ack and delivery arrived, nothing arrived for 2 s,
     // or drain_s passed.
-    auto expected = [&] { return (counters_.acked.load()) * (per_room - 1); };
+    // Changes are acked; presence frames are not, so every one sent counts.
+    auto answered = [&] {
+      return config_.cursors ? counters_.sent.load() : counters_.acked.load();
+    };
+    auto expected = [&] { return answered() * (per_room - 1); };
     const auto drain_end =
         Clock::now() + std::chrono::milliseconds(static_cast<int64_t>(
                            absl::GetFlag(FLAGS_drain_s) * 1000));
@@ -831,8 +899,9 @@ class Run {
             t_last = NowNs();
           }
           const bool complete =
-              counters_.acked.load() + counters_.change_errors.load() >=
-                  counters_.sent.load() &&
+              (config_.cursors ||
+               counters_.acked.load() + counters_.change_errors.load() >=
+                   counters_.sent.load()) &&
               counters_.deliveries.load() >= expected();
           return complete ||
                  Clock::now() - last_change > std::chrono::seconds(2);
@@ -859,7 +928,7 @@ class Run {
     (*result)["acked"] = acked;
     (*result)["change_errors"] = counters_.change_errors.load();
     (*result)["deliveries"] = delivered;
-    (*result)["expected_deliveries"] = acked * (per_room - 1);
+    (*result)["expected_deliveries"] = expected();
     (*result)["unexpected_closes"] = counters_.unexpected_close.load();
     (*result)["window_s"] = window_s;
     (*result)["send_window_s"] = (t_sent - start) / 1e9;
@@ -922,6 +991,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   lattice::load::Config config;
   config.mode = absl::GetFlag(FLAGS_mode);
+  config.cursors = config.mode == "cursors";
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
   config.decode = absl::GetFlag(FLAGS_decode);
@@ -929,8 +999,8 @@ int main(int argc, char** argv) {
   config.hz = std::clamp(absl::GetFlag(FLAGS_hz), 0.1, 1000.0);
   config.duration_s = std::clamp(absl::GetFlag(FLAGS_duration_s), 0.1, 600.0);
   if (config.mode != "connect" && config.mode != "roundtrip" &&
-      config.mode != "idle") {
-    std::cerr << "--mode must be connect, roundtrip or idle\n";
+      config.mode != "cursors" && config.mode != "idle") {
+    std::cerr << "--mode must be connect, roundtrip, cursors or idle\n";
     return 2;
   }
   if (!lattice::load::IsLoopback127000(config.host)) {
