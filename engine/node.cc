@@ -24,6 +24,7 @@ void AppendNetStats(const net::NetStats& s, std::string* out) {
   };
   line("lattice_net_connections_open", "gauge", s.connections_open);
   line("lattice_net_websockets_open", "gauge", s.ws_open);
+  line("lattice_net_accept_errors_total", "counter", s.accept_errors);
   line("lattice_net_ws_messages_in_total", "counter", s.ws_messages_in);
   line("lattice_net_ws_bytes_in_total", "counter", s.ws_bytes_in);
   line("lattice_net_ws_messages_out_total", "counter", s.ws_messages_out);

@@ -1,12 +1,14 @@
 #include "net/http_server.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <utility>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -245,6 +247,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   Listener(asio::io_context& ioc, std::shared_ptr<internal::ServerState> state)
       : ioc_(ioc),
         acceptor_(asio::make_strand(ioc)),
+        retry_timer_(acceptor_.get_executor()),
         state_(std::move(state)) {}
 
   absl::StatusOr<uint16_t> Open(const tcp::endpoint& endpoint) {
@@ -271,6 +274,7 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     asio::post(acceptor_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       self->acceptor_.close(ec);
+      self->retry_timer_.cancel();
     });
   }
 
@@ -287,13 +291,26 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
       // Refused once shutdown has begun; the socket closes with `session`.
       if (state_->Register(session.get(), session)) session->Start();
     } else {
-      LATTICE_LOG(kWarning) << "http accept: " << ec.message();
+      // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): accepting
+      // again at once would spin on the same error. Pause, so that the
+      // process keeps serving the connections it has, and log once per
+      // pause rather than per attempt.
+      state_->stats().accept_errors.fetch_add(1, std::memory_order_relaxed);
+      LATTICE_LOG(kWarning)
+          << "http accept: " << ec.message() << "; retrying in 100 ms";
+      retry_timer_.expires_after(std::chrono::milliseconds(100));
+      retry_timer_.async_wait(
+          [self = shared_from_this()](beast::error_code wait_ec) {
+            if (!wait_ec && self->acceptor_.is_open()) self->Accept();
+          });
+      return;
     }
     Accept();
   }
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
+  asio::steady_timer retry_timer_;  // on acceptor_'s strand
   const std::shared_ptr<internal::ServerState> state_;
 };
 

@@ -83,6 +83,9 @@ struct NetStats {
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> connections_total{0};  // accepted since start
   std::atomic<uint64_t> http_requests{0};      // answered, any status
+  // accept() failures (out of descriptors or memory); each pauses accepting
+  // for 100 ms.
+  std::atomic<uint64_t> accept_errors{0};
 
   // -- WebSockets
   std::atomic<uint64_t> ws_open{0};

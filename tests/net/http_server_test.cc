@@ -1,7 +1,12 @@
 #include "net/http_server.h"
 
+#include <chrono>
+#include <filesystem>
+#include <memory>
 #include <string>
+#include <sys/resource.h>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -91,6 +96,39 @@ TEST_F(HttpServerTest, ThrowingHandlerGetsJson500AndServerCarriesOn) {
   auto res = Send(http::verb::get, "/throw");
   EXPECT_EQ(res.result_int(), 500u);
   EXPECT_THAT(res.body(), HasSubstr("\"code\":\"internal\""));
+  EXPECT_EQ(Send(http::verb::get, "/ok").result_int(), 200u);
+}
+
+// Out of descriptors, the listener pauses for 100 ms after a failed accept
+// instead of retrying at once (which spins a core and floods the log), and
+// accepts again once descriptors are free.
+TEST_F(HttpServerTest, AcceptPausesWhenOutOfDescriptors) {
+  Start();
+  asio::io_context ioc;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<asio::ip::tcp::socket>(ioc));
+    clients.back()->open(asio::ip::tcp::v4());
+  }
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  int open_fds = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    (void)e;
+    ++open_fds;
+  }
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(open_fds);  // no descriptor to spare
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  const asio::ip::tcp::endpoint server(asio::ip::make_address("127.0.0.1"),
+                                       port_);
+  for (auto& c : clients) c->connect(server);  // queued in the backlog
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const uint64_t errors = server_->stats().accept_errors.load();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_GE(errors, 1u);
+  EXPECT_LE(errors, 10u);  // about one per 100 ms, not thousands
+  clients.clear();
   EXPECT_EQ(Send(http::verb::get, "/ok").result_int(), 200u);
 }
 
