@@ -81,6 +81,9 @@ ABSL_FLAG(int, connections, 1000, "connect/idle: connections to open");
 ABSL_FLAG(int, concurrency, 64,
           "connect/idle: connections in flight at once (1: sequential)");
 ABSL_FLAG(int, room_size, 10, "connect/idle: clients per room");
+ABSL_FLAG(int, source_ips, 1,
+          "bind client i to 127.0.0.(1 + i % N): each address has its own "
+          "ephemeral port range (~28,000 ports)");
 ABSL_FLAG(int, rooms, 1, "roundtrip: rooms");
 ABSL_FLAG(int, clients, 2, "roundtrip: clients per room");
 ABSL_FLAG(double, hz, 10, "roundtrip: changes per second per client");
@@ -321,6 +324,19 @@ Client::Client(Worker& worker, int id, std::string room, std::string token)
 
 void Client::Start() {
   t_start = NowNs();
+  const int source_ips = std::clamp(absl::GetFlag(FLAGS_source_ips), 1, 254);
+  if (source_ips > 1) {
+    tcp::socket& socket = beast::get_lowest_layer(ws_).socket();
+    beast::error_code ec;
+    socket.open(tcp::v4(), ec);
+    if (!ec) {
+      socket.bind(tcp::endpoint(asio::ip::make_address_v4(absl::StrCat(
+                                    "127.0.0.", 1 + id_ % source_ips)),
+                                0),
+                  ec);
+    }
+    if (ec) return Fail(ec, "bind");
+  }
   beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
   beast::get_lowest_layer(ws_).async_connect(
       worker_.endpoint(), [self = shared_from_this()](beast::error_code ec) {
@@ -647,8 +663,8 @@ class Run {
       per_room = std::clamp(absl::GetFlag(FLAGS_room_size), 1, 1000);
       total = absl::GetFlag(FLAGS_connections);
     }
-    if (total < 1 || total > 20000) {
-      std::cerr << "connections must be in [1, 20000]\n";
+    if (total < 1 || total > 100000) {
+      std::cerr << "connections must be in [1, 100000]\n";
       return 2;
     }
     // Mint the tokens before anything is timed.
