@@ -1,68 +1,20 @@
 // Reading a Doc: accessors, JSON export, memory accounting, invariants.
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 
 #include "base/logging.h"
 #include "base/status_macros.h"
 #include "crdt/doc.h"
+#include "crdt/internal/json.h"
 #include "crdt/text_units.h"
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt {
 
+using internal::AppendJsonString;
 using internal::Container;
 using internal::Run;
 
-namespace {
-
-void AppendJsonString(absl::string_view s, std::string* out) {
-  out->push_back('"');
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        *out += "\\\"";
-        break;
-      case '\\':
-        *out += "\\\\";
-        break;
-      case '\n':
-        *out += "\\n";
-        break;
-      case '\r':
-        *out += "\\r";
-        break;
-      case '\t':
-        *out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          *out += "\\u00";
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
-        } else {
-          out->push_back(ch);
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-void AppendJsonDouble(double d, std::string* out) {
-  if (!std::isfinite(d)) {
-    *out += "null";
-    return;
-  }
-  char buf[32];
-  auto res = std::to_chars(buf, buf + sizeof buf, d);
-  out->append(buf, res.ptr);
-}
-
-}  // namespace
 
 absl::StatusOr<ContainerType> Doc::TypeOf(ContainerId id) const {
   auto it = containers_.find(id);
@@ -153,31 +105,10 @@ absl::StatusOr<int64_t> Doc::CounterValue(ContainerId counter) const {
 
 void Doc::AppendJson(const Container& c, std::string* out) const {
   auto append_value = [&](const Value& v, const ContainerId& id) {
-    switch (v.kind()) {
-      case Value::Kind::kNull:
-      case Value::Kind::kDeleted:
-        *out += "null";
-        break;
-      case Value::Kind::kBool:
-        *out += v.as_bool() ? "true" : "false";
-        break;
-      case Value::Kind::kInt:
-        absl::StrAppend(out, v.as_int());
-        break;
-      case Value::Kind::kDouble:
-        AppendJsonDouble(v.as_double(), out);
-        break;
-      case Value::Kind::kString:
-        AppendJsonString(v.as_string(), out);
-        break;
-      case Value::Kind::kBytes:
-        *out += "{\"$bytes\":";
-        AppendJsonString(absl::Base64Escape(v.as_string()), out);
-        *out += "}";
-        break;
-      case Value::Kind::kContainer:
-        AppendJson(*containers_.at(id), out);
-        break;
+    if (v.kind() == Value::Kind::kContainer) {
+      AppendJson(*containers_.at(id), out);
+    } else {
+      internal::AppendJsonScalar(v, out);
     }
   };
   switch (c.type) {

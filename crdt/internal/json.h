@@ -1,6 +1,7 @@
-// JSON text for crdt/ exports (Presence::ToJson): strings escaped per RFC
-// 8259 (input must be UTF-8), doubles in shortest round-trip form with
-// non-finite values as null, scalar Values as Doc::ToJson writes them.
+// JSON text for crdt/ exports (Doc::ToJson, Presence::ToJson): strings
+// escaped per RFC 8259 (input must be UTF-8), doubles in shortest
+// round-trip form with non-finite values as null, scalar Values as in
+// docs/crdt.md ("Observing changes").
 //
 // Thread safety: pure functions.
 #ifndef LATTICE_CRDT_INTERNAL_JSON_H_
