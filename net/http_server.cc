@@ -281,23 +281,14 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
  private:
   void OnAccept(beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      // Frames are small and latency-bound: without TCP_NODELAY an ack or
-      // update waits for the peer's delayed ACK (about 40 ms on Linux).
-      beast::error_code ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      auto session = std::make_shared<HttpSession>(
-          std::move(socket), state_, internal::ConnectionSlot(state_));
-      // Refused once shutdown has begun; the socket closes with `session`.
-      if (state_->Register(session.get(), session)) session->Start();
-    } else {
+    if (ec) {
       // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): accepting
       // again at once would spin on the same error. Pause, so that the
-      // process keeps serving the connections it has, and log once per
-      // pause rather than per attempt.
+      // process keeps serving the connections it has. Nothing is logged
+      // while it lasts (no log line per attempt, and nothing that needs a
+      // descriptor); the next accepted connection reports the episode.
       state_->stats().accept_errors.fetch_add(1, std::memory_order_relaxed);
-      LATTICE_LOG(kWarning)
-          << "http accept: " << ec.message() << "; retrying in 100 ms";
+      if (failed_accepts_++ == 0) first_error_ = ec;
       retry_timer_.expires_after(std::chrono::milliseconds(100));
       retry_timer_.async_wait(
           [self = shared_from_this()](beast::error_code wait_ec) {
@@ -305,12 +296,30 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
           });
       return;
     }
+    if (failed_accepts_ > 0) {
+      LATTICE_LOG(kWarning)
+          << "http accept failed " << failed_accepts_ << " times ("
+          << first_error_.message() << "), pausing 100 ms after each";
+      failed_accepts_ = 0;
+    }
+    // Frames are small and latency-bound: without TCP_NODELAY an ack or
+    // update waits for the peer's delayed ACK (about 40 ms on Linux).
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto session = std::make_shared<HttpSession>(
+        std::move(socket), state_, internal::ConnectionSlot(state_));
+    // Refused once shutdown has begun; the socket closes with `session`.
+    if (state_->Register(session.get(), session)) session->Start();
     Accept();
   }
 
   asio::io_context& ioc_;
   tcp::acceptor acceptor_;
-  asio::steady_timer retry_timer_;  // on acceptor_'s strand
+  // On acceptor_'s strand: the pause after a failed accept, and the
+  // failures since the last accepted connection.
+  asio::steady_timer retry_timer_;
+  uint64_t failed_accepts_ = 0;
+  beast::error_code first_error_;
   const std::shared_ptr<internal::ServerState> state_;
 };
 
