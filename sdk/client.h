@@ -247,7 +247,9 @@ class Room {
 // Ownership: Create returns the sole owner. Destruction is clean with work
 // in flight: it closes the connection (1000), cancels timers, waits for a
 // callback that is running on another thread, and no callback runs after
-// it returns; edits already made are in the local store. REQUIRES: not
+// it returns; edits already made are in the local store. It also drops
+// every callback, so callbacks may capture Room handles (which keep the
+// client's state alive) without a reference cycle. REQUIRES: not
 // destroyed from inside its own callbacks. With the caller's io_context,
 // that context must outlive the Client.
 class Client {

@@ -38,6 +38,7 @@ ClientCore::ClientCore(ClientOptions options, asio::io_context& ioc,
       ioc_(ioc) {
   absl::MutexLock lock(&mu_);
   store_ = std::move(store);
+  on_connection_ = options_.on_connection;
   strand_.emplace(asio::make_strand(ioc_));
   reconnect_timer_ = std::make_unique<asio::steady_timer>(ioc_);
   away_timer_ = std::make_unique<asio::steady_timer>(ioc_);
@@ -104,7 +105,10 @@ void ClientCore::Shutdown() {
   for (auto& [name, room] : rooms_) {
     room->cursor_timer.reset();
     room->typing_timer.reset();
+    room->on_change = nullptr;
+    room->on_presence = nullptr;
   }
+  on_connection_ = nullptr;
   strand_.reset();
   store_.reset();
   Bump();
@@ -272,8 +276,8 @@ void ClientCore::ScheduleReconnect(bool going_away) {
 
 void ClientCore::SetEvent(ConnectionEvent event) {
   event_ = event;
-  if (options_.on_connection) {
-    Emit([cb = options_.on_connection, e = std::move(event)] { cb(e); });
+  if (on_connection_) {
+    Emit([cb = on_connection_, e = std::move(event)] { cb(e); });
   }
   Bump();
 }

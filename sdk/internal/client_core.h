@@ -254,6 +254,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   std::unique_ptr<asio::steady_timer> reconnect_timer_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<asio::steady_timer> away_timer_ ABSL_GUARDED_BY(mu_);
   std::deque<std::function<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
+  // options.on_connection; like the rooms' callbacks, dropped by Shutdown,
+  // so that callbacks may hold Room handles without a reference cycle.
+  std::function<void(const ConnectionEvent&)> on_connection_
+      ABSL_GUARDED_BY(mu_);
   bool drain_posted_ ABSL_GUARDED_BY(mu_) = false;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
 
