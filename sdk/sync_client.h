@@ -1,9 +1,9 @@
 // The minimal C++ client of a Lattice server: one WebSocket connection, a
 // local replica (crdt::Doc) per document of the rooms it uses, and the sync
 // protocol of docs/protocol.md (hello, join with resume point and version
-// vectors, change / ack, live updates). Enough for end-to-end tests and
-// simple programs; reconnects and local persistence come later
-// (docs/sdk-cpp.md).
+// vectors, change / ack, live updates), with blocking calls. For tests and
+// benchmarks that script the protocol; applications use sdk::Client
+// (sdk/client.h), which reconnects and persists (docs/sdk-cpp.md).
 //
 //   SyncClientOptions options;
 //   options.port = 8080;
