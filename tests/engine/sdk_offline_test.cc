@@ -309,14 +309,19 @@ TEST_F(SdkOfflineTest, ServerRestartDuringEditsLosesNothing) {
   EXPECT_EQ(*ra.Json("tasks"), R"({"n":30})");
   EXPECT_GE(a->connections(), 2u);
   // The server said 1001 (going away); the first retry was immediate.
+  const std::vector<sdk::ConnectionEvent> events = log.events();
   bool saw_going_away = false;
-  for (const auto& e : log.events()) {
-    if (e.state == sdk::ConnectionState::kDisconnected) {
-      EXPECT_TRUE(e.will_retry);
-      saw_going_away |= e.close_code == 1001;
-    }
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].state != sdk::ConnectionState::kDisconnected) continue;
+    EXPECT_TRUE(events[i].will_retry);
+    if (events[i].close_code != 1001) continue;
+    saw_going_away = true;
+    ASSERT_LT(i + 1, events.size());
+    EXPECT_EQ(events[i + 1].state, sdk::ConnectionState::kReconnecting);
+    EXPECT_EQ(events[i + 1].attempt, 1u);
+    EXPECT_EQ(events[i + 1].delay, absl::ZeroDuration());
   }
-  EXPECT_TRUE(saw_going_away);
+  EXPECT_TRUE(saw_going_away) << Describe(events);
 }
 
 TEST_F(SdkOfflineTest, AuthFailureStopsRetryingUntilReconnect) {
