@@ -13,11 +13,10 @@
 #include <boost/asio/io_context.hpp>
 
 #include "base/logging.h"
-#include "crdt/presence.h"
-#include "crdt/version_vector.h"
 #include "engine/protocol/frames.h"
 #include "net/websocket.h"
 #include "net/websocket_client.h"
+#include "sdk/internal/room_replica.h"
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
@@ -116,9 +115,11 @@ struct SentChange {
   std::string doc;
 };
 
-// The local state of one room.
+// The local state of one room: its replicas and resume point (shared rules,
+// internal::RoomReplica) and what this client tracks of its membership.
 struct RoomState {
-  ResumePoint resume;
+  explicit RoomState(uint64_t replica_id) : replica(replica_id) {}
+  internal::RoomReplica replica;
   bool joined = false;
   uint8_t access = 0;
   uint8_t path = 0;
@@ -127,11 +128,6 @@ struct RoomState {
   uint64_t left_frames = 0;  // left frames received, for Leave to wait on
   // The error frame that refused the last leave.
   std::optional<ServerError> leave_error;
-  // Ordered so that join frames list documents in a stable order.
-  absl::btree_map<std::string, std::unique_ptr<crdt::Doc>> docs;
-  // The room's presence as the server last sent it (created on the first
-  // presence frame).
-  std::unique_ptr<crdt::Presence> presence;
 };
 
 }  // namespace
@@ -185,13 +181,9 @@ struct SyncClient::Impl {
   RoomState& RoomFor(const std::string& room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   const RoomState* FindRoom(const std::string& room) const
       ABSL_SHARED_LOCKS_REQUIRED(mu);
-  crdt::Doc& DocFor(RoomState& room, const std::string& doc)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   const crdt::Doc* FindDoc(const std::string& room,
                            const std::string& doc) const
       ABSL_SHARED_LOCKS_REQUIRED(mu);
-  // Moves the resume point forward within its epoch (invariant 2).
-  static void Advance(RoomState& room, uint64_t epoch, uint64_t seq);
   void RecordApplyError(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Forgets the unanswered changes of `room` (left or dropped).
   void DropUnacked(const std::string& room) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
@@ -303,7 +295,7 @@ void SyncClient::Impl::Handle(protocol::JoinedFrame& f) {
   room.joined = true;
   room.access = static_cast<uint8_t>(f.access);
   room.path = static_cast<uint8_t>(f.path);
-  room.resume = {f.epoch, f.seq};
+  room.replica.SetResume({f.epoch, f.seq});
   if (auto it = joins_in_flight.find(f.ref); it != joins_in_flight.end()) {
     join_results.insert_or_assign(
         f.ref, JoinAnswer{absl::OkStatus(), static_cast<uint8_t>(f.path)});
@@ -312,18 +304,8 @@ void SyncClient::Impl::Handle(protocol::JoinedFrame& f) {
   if (f.access != protocol::RoomAccess::kWrite) return;
   // Send what the server lacks: edits made while not joined, and local ops
   // a snapshot did not have.
-  absl::flat_hash_map<std::string, crdt::VersionVector> server;
-  for (const protocol::DocVersion& v : f.versions) {
-    auto decoded = crdt::VersionVector::Decode(v.version_vector);
-    // An undecodable vector counts as empty: resending is harmless.
-    if (decoded.ok()) server[v.doc] = *std::move(decoded);
-  }
-  for (const auto& [name, doc] : room.docs) {
-    auto it = server.find(name);
-    const crdt::VersionVector theirs =
-        it == server.end() ? crdt::VersionVector() : it->second;
-    if (theirs.Includes(doc->version())) continue;
-    SendChange(f.room, name, doc->ChangesSince(theirs));
+  for (auto& [doc, update] : room.replica.MissingOnServer(f.versions)) {
+    SendChange(f.room, doc, std::move(update));
   }
 }
 
@@ -333,14 +315,9 @@ void SyncClient::Impl::Handle(protocol::UpdateFrame& f) {
   if (it == rooms.end()) return;  // never joined here: nothing to update
   RoomState& room = *it->second;
   ++room.updates_since_join;
-  auto applied = DocFor(room, f.doc).ApplyUpdate(f.update);
-  if (!applied.ok()) {
-    RecordApplyError(
-        absl::Status(applied.status().code(),
-                     absl::StrCat("update of ", f.room, "/", f.doc, " (seq ",
-                                  f.seq, "): ", applied.status().message())));
+  if (absl::Status applied = room.replica.ApplyUpdate(f); !applied.ok()) {
+    RecordApplyError(std::move(applied));
   }
-  Advance(room, f.epoch, f.seq);
 }
 
 void SyncClient::Impl::Handle(protocol::SnapshotFrame& f) {
@@ -349,40 +326,16 @@ void SyncClient::Impl::Handle(protocol::SnapshotFrame& f) {
   if (it == rooms.end()) return;
   RoomState& room = *it->second;
   ++room.snapshots_since_join;
-  // The server is the client's source of truth for the room: every update
-  // it relays could say anything the snapshot could. So the client checks
-  // what keeps it safe (kStructure: nothing to crash on or wait for) and
-  // skips kFull's replay of the whole history, which would make a join of a
-  // million-op document cost seconds instead of milliseconds.
-  crdt::DocOptions doc_options;
-  doc_options.snapshot_check = crdt::SnapshotCheck::kStructure;
-  auto loaded = crdt::Doc::LoadSnapshot(replica, f.snapshot, doc_options);
-  if (!loaded.ok()) {
-    return RecordApplyError(absl::Status(
-        loaded.status().code(), absl::StrCat("snapshot of ", f.room, "/", f.doc,
-                                             ": ", loaded.status().message())));
+  if (absl::Status applied = room.replica.ApplySnapshot(f); !applied.ok()) {
+    RecordApplyError(std::move(applied));
   }
-  std::unique_ptr<crdt::Doc>& local = room.docs[f.doc];
-  if (local != nullptr && !(*loaded)->version().Includes(local->version())) {
-    // Local ops the snapshot lacks (edits not yet acked): keep them.
-    auto merged =
-        (*loaded)->ApplyUpdate(local->ChangesSince((*loaded)->version()));
-    if (!merged.ok()) {
-      // Keep the local replica rather than lose its edits.
-      return RecordApplyError(absl::Status(
-          merged.status().code(),
-          absl::StrCat("snapshot of ", f.room, "/", f.doc,
-                       ": merging local ops: ", merged.status().message())));
-    }
-  }
-  local = *std::move(loaded);
 }
 
 void SyncClient::Impl::Handle(protocol::AckFrame& f) {
   ++counters.acks;
   unacked.erase(f.client_seq);
   auto it = rooms.find(f.room);
-  if (it != rooms.end()) Advance(*it->second, f.epoch, f.seq);
+  if (it != rooms.end()) it->second->replica.Advance(f.epoch, f.seq);
 }
 
 void SyncClient::Impl::Handle(protocol::LeftFrame& f) {
@@ -398,13 +351,11 @@ void SyncClient::Impl::Handle(protocol::PresenceUpdateFrame& f) {
   ++counters.presence;
   auto it = rooms.find(f.room);
   if (it == rooms.end()) return;
-  std::unique_ptr<crdt::Presence>& presence = it->second->presence;
-  if (presence == nullptr) presence = std::make_unique<crdt::Presence>(replica);
-  absl::Status applied = presence->ApplyDelta(f.presence, absl::Now());
+  auto applied = it->second->replica.ApplyPresence(f.presence, absl::Now());
   if (!applied.ok()) {
-    RecordApplyError(absl::Status(
-        applied.code(),
-        absl::StrCat("presence of ", f.room, ": ", applied.message())));
+    RecordApplyError(absl::Status(applied.status().code(),
+                                  absl::StrCat("presence of ", f.room, ": ",
+                                               applied.status().message())));
   }
 }
 
@@ -448,7 +399,7 @@ void SyncClient::Impl::Handle(protocol::ErrorFrame& f) {
 
 RoomState& SyncClient::Impl::RoomFor(const std::string& room) {
   std::unique_ptr<RoomState>& r = rooms[room];
-  if (r == nullptr) r = std::make_unique<RoomState>();
+  if (r == nullptr) r = std::make_unique<RoomState>(replica);
   return *r;
 }
 
@@ -457,28 +408,10 @@ const RoomState* SyncClient::Impl::FindRoom(const std::string& room) const {
   return it == rooms.end() ? nullptr : it->second.get();
 }
 
-crdt::Doc& SyncClient::Impl::DocFor(RoomState& room, const std::string& doc) {
-  std::unique_ptr<crdt::Doc>& d = room.docs[doc];
-  if (d == nullptr) d = std::make_unique<crdt::Doc>(replica);
-  return *d;
-}
-
 const crdt::Doc* SyncClient::Impl::FindDoc(const std::string& room,
                                            const std::string& doc) const {
   const RoomState* r = FindRoom(room);
-  if (r == nullptr) return nullptr;
-  auto it = r->docs.find(doc);
-  return it == r->docs.end() ? nullptr : it->second.get();
-}
-
-void SyncClient::Impl::Advance(RoomState& room, uint64_t epoch, uint64_t seq) {
-  if (seq == 0) return;
-  // A room joined before it had a log (epoch 0) gets one with its first
-  // append; frames arrive in seq order, so that epoch is taken as it comes.
-  if (room.resume.epoch == 0 && room.resume.seq == 0) room.resume.epoch = epoch;
-  if (epoch == room.resume.epoch && seq > room.resume.seq) {
-    room.resume.seq = seq;
-  }
+  return r == nullptr ? nullptr : r->replica.FindDoc(doc);
 }
 
 void SyncClient::Impl::RecordApplyError(absl::Status status) {
@@ -606,14 +539,7 @@ absl::StatusOr<uint8_t> SyncClient::Join(const std::string& room) {
   absl::MutexLock lock(&s.mu);
   if (s.closed) return s.ClosedError(what);
   RoomState& r = s.RoomFor(room);
-  protocol::JoinFrame join;
-  join.ref = s.next_ref++;
-  join.room = room;
-  join.epoch = r.resume.epoch;
-  join.seq = r.resume.seq;
-  for (const auto& [name, doc] : r.docs) {
-    join.versions.push_back({name, doc->version().Encode()});
-  }
+  protocol::JoinFrame join = r.replica.MakeJoin(s.next_ref++, room);
   r.updates_since_join = 0;
   r.snapshots_since_join = 0;
   const uint64_t ref = join.ref;
@@ -675,7 +601,7 @@ absl::StatusOr<uint64_t> SyncClient::Edit(
     return absl::PermissionDeniedError(
         absl::StrCat("edit ", room, "/", doc, ": room joined read-only"));
   }
-  crdt::Doc& d = s.DocFor(r, doc);
+  crdt::Doc& d = r.replica.Doc(doc);
   absl::Status status = edit(d);
   // Commit even after a failed edit: its earlier ops are applied locally
   // (invariant 1) and must reach the server like any other.
@@ -725,10 +651,10 @@ absl::StatusOr<std::string> SyncClient::PresenceJson(
     const std::string& room) const {
   Impl::ReadLock lock(*impl_);
   const RoomState* r = impl_->FindRoom(room);
-  if (r == nullptr || r->presence == nullptr) {
+  if (r == nullptr || r->replica.presence() == nullptr) {
     return absl::NotFoundError(absl::StrCat("no presence of room ", room));
   }
-  return r->presence->ToJson();
+  return r->replica.presence()->ToJson();
 }
 
 absl::StatusOr<std::string> SyncClient::Json(const std::string& room,
@@ -756,12 +682,12 @@ absl::Status SyncClient::Read(
 ResumePoint SyncClient::resume_point(const std::string& room) const {
   Impl::ReadLock lock(*impl_);
   const RoomState* r = impl_->FindRoom(room);
-  return r == nullptr ? ResumePoint{} : r->resume;
+  return r == nullptr ? ResumePoint{} : r->replica.resume();
 }
 
 void SyncClient::set_resume_point(const std::string& room, ResumePoint p) {
   absl::MutexLock lock(&impl_->mu);
-  impl_->RoomFor(room).resume = p;
+  impl_->RoomFor(room).replica.SetResume(p);
 }
 
 RoomStatus SyncClient::room_status(const std::string& room) const {
@@ -772,7 +698,7 @@ RoomStatus SyncClient::room_status(const std::string& room) const {
   status.joined = r->joined;
   status.access = r->access;
   status.path = r->path;
-  status.resume = r->resume;
+  status.resume = r->replica.resume();
   status.updates_since_join = r->updates_since_join;
   status.snapshots_since_join = r->snapshots_since_join;
   status.unacked = static_cast<uint64_t>(std::count_if(

@@ -1,9 +1,9 @@
 // The minimal C++ client of a Lattice server: one WebSocket connection, a
 // local replica (crdt::Doc) per document of the rooms it uses, and the sync
 // protocol of docs/protocol.md (hello, join with resume point and version
-// vectors, change / ack, live updates). Enough for end-to-end tests and
-// simple programs; reconnects and local persistence come later
-// (docs/sdk-cpp.md).
+// vectors, change / ack, live updates), with blocking calls. For tests and
+// benchmarks that script the protocol; applications use sdk::Client
+// (sdk/client.h), which reconnects and persists (docs/sdk-cpp.md).
 //
 //   SyncClientOptions options;
 //   options.port = 8080;
@@ -32,6 +32,7 @@
 #include <string>
 
 #include "crdt/doc.h"
+#include "sdk/resume_point.h"
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -65,15 +66,6 @@ struct SyncClientOptions {
   // Bounds Connect (TCP, WebSocket handshake, hello/welcome), each Join and
   // each Leave, and the close handshake in the destructor. Default: 10 s.
   absl::Duration timeout = absl::Seconds(10);
-};
-
-// Where a room's change log stood when this client last heard from it:
-// (epoch, seq) of the last joined / update / ack frame; (0, 0) for nothing.
-struct ResumePoint {
-  uint64_t epoch = 0;
-  uint64_t seq = 0;
-
-  friend bool operator==(const ResumePoint&, const ResumePoint&) = default;
 };
 
 // An error frame the server sent (docs/protocol.md).

@@ -1,0 +1,251 @@
+// ClientCore: the presence helpers. What the application sets is kept in
+// RoomEntry::presence and sent when joined: statuses at once, cursors at
+// most once per cursor_throttle (latest wins), typing renewed at most every
+// half typing_timeout and stopped after typing_timeout; after a rejoin the
+// whole of it again (the server dropped the entry with the connection).
+#include <utility>
+
+#include "sdk/internal/client_core.h"
+
+namespace lattice::sdk::internal {
+namespace {
+
+protocol::PresenceCursor ToWire(const crdt::Cursor& cursor) {
+  protocol::PresenceCursor c;
+  if (const auto* p = std::get_if<crdt::Point>(&cursor)) {
+    c.point = true;
+    c.x = p->x;
+    c.y = p->y;
+    return c;
+  }
+  const auto& a = std::get<crdt::TextAnchor>(cursor);
+  c.point = false;
+  c.doc = a.doc;
+  c.container_replica = a.container.replica;
+  c.container_counter = a.container.counter;
+  c.index = a.index;
+  if (a.element.has_value()) {
+    c.has_element = true;
+    c.element_replica = a.element->replica;
+    c.element_counter = a.element->counter;
+  }
+  return c;
+}
+
+}  // namespace
+
+crdt::PresenceStatus ClientCore::EffectiveStatus(const RoomEntry& room) const {
+  const crdt::PresenceStatus chosen =
+      room.presence.status.value_or(crdt::PresenceStatus::kOnline);
+  // Inactivity turns only "online" into "away"; busy and offline were
+  // chosen and stay.
+  if (auto_away_ && chosen == crdt::PresenceStatus::kOnline) {
+    return crdt::PresenceStatus::kAway;
+  }
+  return chosen;
+}
+
+void ClientCore::SendPresence(const std::string& room_name, RoomEntry& room,
+                              protocol::PresenceFrame frame) {
+  if (!room.joined) return;  // ResendPresence sends it after joined
+  frame.room = room_name;
+  Send(frame);
+}
+
+void ClientCore::ResendPresence(const std::string& room_name, RoomEntry& room) {
+  LocalPresence& p = room.presence;
+  protocol::PresenceFrame frame;
+  const crdt::PresenceStatus status = EffectiveStatus(room);
+  if (status != crdt::PresenceStatus::kOnline) {
+    frame.status = static_cast<uint8_t>(status);
+  }
+  if (p.cursor.has_value()) {
+    frame.set_cursor = true;
+    frame.cursor = p.cursor;
+    p.cursor_dirty = false;
+    p.cursor_sent_at = absl::Now();
+  }
+  if (p.typing.has_value()) {
+    frame.set_typing = true;
+    frame.typing = p.typing;
+    p.typing_sent_at = absl::Now();
+  }
+  if (frame.status.has_value() || frame.set_cursor || frame.set_typing) {
+    SendPresence(room_name, room, std::move(frame));
+  }
+}
+
+void ClientCore::SetStatus(const std::string& room_name,
+                           crdt::PresenceStatus status) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return;
+  room->presence.status = status;
+  protocol::PresenceFrame frame;
+  frame.status = static_cast<uint8_t>(EffectiveStatus(*room));
+  SendPresence(room_name, *room, std::move(frame));
+}
+
+void ClientCore::SetCursor(const std::string& room_name,
+                           std::optional<crdt::Cursor> cursor) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return;
+  ActivityLocked();
+  LocalPresence& p = room->presence;
+  p.cursor.reset();
+  if (cursor.has_value()) p.cursor = ToWire(*cursor);
+  p.cursor_dirty = true;
+  if (p.cursor_timer_armed) return;  // the timer sends the latest
+  const absl::Time next = p.cursor_sent_at + options_.cursor_throttle;
+  if (absl::Now() >= next) {
+    FlushCursor(room_name, *room);
+  } else {
+    ArmCursorTimer(room_name, *room, next);
+  }
+}
+
+void ClientCore::FlushCursor(const std::string& room_name, RoomEntry& room) {
+  LocalPresence& p = room.presence;
+  protocol::PresenceFrame frame;
+  frame.set_cursor = true;
+  frame.cursor = p.cursor;
+  p.cursor_dirty = false;
+  p.cursor_sent_at = absl::Now();
+  SendPresence(room_name, room, std::move(frame));
+}
+
+void ClientCore::ArmCursorTimer(const std::string& room_name, RoomEntry& room,
+                                absl::Time at) {
+  room.presence.cursor_timer_armed = true;
+  room.cursor_timer->expires_after(ToChrono(at - absl::Now()));
+  room.cursor_timer->async_wait(
+      [weak = weak_from_this(), room_name](const boost::system::error_code&) {
+        if (auto self = weak.lock()) self->OnCursorTimer(room_name);
+      });
+}
+
+void ClientCore::OnCursorTimer(const std::string& room_name) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return;
+  room->presence.cursor_timer_armed = false;
+  if (room->presence.cursor_dirty) FlushCursor(room_name, *room);
+}
+
+void ClientCore::StartTyping(const std::string& room_name,
+                             const std::string& doc) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return;
+  ActivityLocked();
+  LocalPresence& p = room->presence;
+  const absl::Time now = absl::Now();
+  p.typing_renewed_at = now;
+  // Renew on the server before its own 5 s timeout, not on every key.
+  if (p.typing != doc ||
+      now - p.typing_sent_at >= options_.typing_timeout / 2) {
+    p.typing = doc;
+    p.typing_sent_at = now;
+    protocol::PresenceFrame frame;
+    frame.set_typing = true;
+    frame.typing = doc;
+    SendPresence(room_name, *room, std::move(frame));
+  }
+  if (!p.typing_timer_armed) {
+    ArmTypingTimer(room_name, *room, now + options_.typing_timeout);
+  }
+}
+
+void ClientCore::StopTyping(const std::string& room_name) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_ || !room->presence.typing.has_value()) {
+    return;
+  }
+  room->presence.typing.reset();
+  protocol::PresenceFrame frame;
+  frame.set_typing = true;
+  SendPresence(room_name, *room, std::move(frame));
+}
+
+void ClientCore::ArmTypingTimer(const std::string& room_name, RoomEntry& room,
+                                absl::Time at) {
+  room.presence.typing_timer_armed = true;
+  room.typing_timer->expires_after(ToChrono(at - absl::Now()));
+  room.typing_timer->async_wait(
+      [weak = weak_from_this(), room_name](const boost::system::error_code&) {
+        if (auto self = weak.lock()) self->OnTypingTimer(room_name);
+      });
+}
+
+void ClientCore::OnTypingTimer(const std::string& room_name) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return;
+  LocalPresence& p = room->presence;
+  p.typing_timer_armed = false;
+  if (!p.typing.has_value()) return;
+  const absl::Time stop_at = p.typing_renewed_at + options_.typing_timeout;
+  if (absl::Now() < stop_at) {
+    ArmTypingTimer(room_name, *room, stop_at);  // renewed meanwhile
+    return;
+  }
+  p.typing.reset();
+  protocol::PresenceFrame frame;
+  frame.set_typing = true;
+  SendPresence(room_name, *room, std::move(frame));
+}
+
+// ---- Activity and away
+
+void ClientCore::NoteActivity() {
+  absl::MutexLock lock(&mu_);
+  if (!stopped_) ActivityLocked();
+}
+
+void ClientCore::ActivityLocked() {
+  last_activity_ = absl::Now();
+  if (options_.away_after <= absl::ZeroDuration()) return;
+  if (auto_away_) {
+    auto_away_ = false;
+    BroadcastStatus();
+  }
+  if (!away_timer_armed_) ArmAwayTimer(last_activity_ + options_.away_after);
+}
+
+void ClientCore::ArmAwayTimer(absl::Time at) {
+  away_timer_armed_ = true;
+  away_timer_->expires_after(ToChrono(at - absl::Now()));
+  away_timer_->async_wait(
+      [weak = weak_from_this()](const boost::system::error_code&) {
+        if (auto self = weak.lock()) self->OnAwayTimer();
+      });
+}
+
+void ClientCore::OnAwayTimer() {
+  absl::MutexLock lock(&mu_);
+  away_timer_armed_ = false;
+  if (stopped_) return;
+  const absl::Time idle_at = last_activity_ + options_.away_after;
+  if (absl::Now() < idle_at) {
+    ArmAwayTimer(idle_at);  // activity meanwhile
+    return;
+  }
+  // Idle: away until the next activity, which re-arms the timer.
+  auto_away_ = true;
+  BroadcastStatus();
+}
+
+void ClientCore::BroadcastStatus() {
+  for (auto& [name, room] : rooms_) {
+    const crdt::PresenceStatus chosen =
+        room->presence.status.value_or(crdt::PresenceStatus::kOnline);
+    if (!room->wanted || chosen != crdt::PresenceStatus::kOnline) continue;
+    protocol::PresenceFrame frame;
+    frame.status = static_cast<uint8_t>(EffectiveStatus(*room));
+    SendPresence(name, *room, std::move(frame));
+  }
+}
+
+}  // namespace lattice::sdk::internal

@@ -1,0 +1,157 @@
+// sdk::Client's presence helpers against the real server. Oracle: what a
+// second client sees in the room's presence (entries by user id), which is
+// what the server relayed: the latest cursor, typing that stops by itself,
+// away after inactivity and back on activity, and presence events.
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sdk/client.h"
+#include "tests/engine/sync_test_util.h"
+#include "tests/testing/status_matchers.h"
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace lattice::engine::testing {
+namespace {
+
+using ::lattice::testing::IsOk;
+
+constexpr absl::Duration kWait = absl::Seconds(5);
+
+class SdkPresenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto node = Node::Start(TestNodeOptions(dir_.path()));
+    ASSERT_TRUE(node.ok()) << node.status();
+    node_ = *std::move(node);
+  }
+
+  std::unique_ptr<sdk::Client> NewClient(
+      const std::string& sub,
+      absl::Duration away_after = absl::ZeroDuration()) {
+    sdk::ClientOptions o;
+    o.port = node_->port();
+    o.token = Token(sub, {"board"});
+    o.backoff = {absl::Milliseconds(10), absl::Milliseconds(100)};
+    o.typing_timeout = absl::Milliseconds(300);
+    o.away_after = away_after;
+    auto c = sdk::Client::Create(std::move(o));
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? *std::move(c) : nullptr;
+  }
+
+  // The presence entry of `user` as `room` last received it.
+  static std::optional<crdt::PresenceEntry> EntryOf(const sdk::Room& room,
+                                                    const std::string& user) {
+    for (auto& e : room.PresenceEntries()) {
+      if (e.identity.user_id == user) return e;
+    }
+    return std::nullopt;
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Node> node_;
+};
+
+TEST_F(SdkPresenceTest, CursorIsThrottledAndTheLatestWins) {
+  auto a = NewClient("ada");
+  auto b = NewClient("bob");
+  ASSERT_TRUE(a && b);
+  sdk::Room ra = *a->Join("board");
+  sdk::Room rb = *b->Join("board");
+  ASSERT_THAT(ra.WaitSynced(kWait), IsOk());
+  ASSERT_THAT(
+      b->WaitUntil([&] { return EntryOf(rb, "ada").has_value(); }, kWait),
+      IsOk());
+  absl::Mutex mu;
+  int cursor_changes = 0;
+  rb.OnPresence([&](const std::vector<crdt::SessionChange>& changes) {
+    absl::MutexLock lock(&mu);
+    for (const auto& c : changes) {
+      cursor_changes += (c.fields & crdt::kPresenceCursor) != 0;
+    }
+  });
+  // 100 moves in well under a throttle period's worth of sends each.
+  for (int i = 1; i <= 100; ++i) {
+    ra.SetCursor(crdt::Point{static_cast<double>(i), 2.0 * i});
+  }
+  const crdt::Cursor last = crdt::Point{100, 200};
+  EXPECT_THAT(b->WaitUntil(
+                  [&] {
+                    auto e = EntryOf(rb, "ada");
+                    return e.has_value() && e->cursor == last;
+                  },
+                  kWait),
+              IsOk())
+      << rb.PresenceJson();
+  absl::MutexLock lock(&mu);
+  // Throttled at the source: a handful of frames, not 100.
+  EXPECT_GE(cursor_changes, 1);
+  EXPECT_LE(cursor_changes, 5);
+}
+
+TEST_F(SdkPresenceTest, TypingStopsByItself) {
+  auto a = NewClient("ada");
+  auto b = NewClient("bob");
+  ASSERT_TRUE(a && b);
+  sdk::Room ra = *a->Join("board");
+  sdk::Room rb = *b->Join("board");
+  ASSERT_THAT(ra.WaitSynced(kWait), IsOk());
+  ra.StartTyping("notes");
+  ASSERT_THAT(b->WaitUntil(
+                  [&] {
+                    auto e = EntryOf(rb, "ada");
+                    return e.has_value() && e->typing.has_value() &&
+                           e->typing->doc == "notes";
+                  },
+                  kWait),
+              IsOk())
+      << rb.PresenceJson();
+  // typing_timeout is 300 ms here; the server's own is 5 s.
+  const absl::Time start = absl::Now();
+  EXPECT_THAT(b->WaitUntil(
+                  [&] {
+                    auto e = EntryOf(rb, "ada");
+                    return e.has_value() && !e->typing.has_value();
+                  },
+                  kWait),
+              IsOk())
+      << rb.PresenceJson();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+TEST_F(SdkPresenceTest, AwayAfterInactivityAndBackOnActivity) {
+  auto a = NewClient("ada", absl::Milliseconds(200));
+  auto b = NewClient("bob");
+  ASSERT_TRUE(a && b);
+  sdk::Room ra = *a->Join("board");
+  sdk::Room rb = *b->Join("board");
+  auto status_is = [&](crdt::PresenceStatus s) {
+    return [&rb, s] {
+      auto e = EntryOf(rb, "ada");
+      return e.has_value() && e->status == s;
+    };
+  };
+  EXPECT_THAT(b->WaitUntil(status_is(crdt::PresenceStatus::kAway), kWait),
+              IsOk())
+      << rb.PresenceJson();
+  a->NoteActivity();
+  EXPECT_THAT(b->WaitUntil(status_is(crdt::PresenceStatus::kOnline), kWait),
+              IsOk())
+      << rb.PresenceJson();
+  // A chosen status is kept through inactivity.
+  ra.SetStatus(crdt::PresenceStatus::kBusy);
+  EXPECT_THAT(b->WaitUntil(status_is(crdt::PresenceStatus::kBusy), kWait),
+              IsOk())
+      << rb.PresenceJson();
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_TRUE(status_is(crdt::PresenceStatus::kBusy)());
+}
+
+}  // namespace
+}  // namespace lattice::engine::testing
