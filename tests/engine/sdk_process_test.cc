@@ -22,8 +22,6 @@ namespace {
 using ::lattice::testing::ChildProcess;
 using ::lattice::testing::IsOk;
 
-#ifdef LATTICE_TASKBOARD_BINARY
-
 // Runs the taskboard with `commands` on `data_dir`; returns the child once
 // it printed `until` (or nullptr).
 std::unique_ptr<ChildProcess> RunTaskboard(uint16_t port,
@@ -92,14 +90,6 @@ TEST(SdkProcessTest, KilledOfflineProcessDeliversItsStoredEditsOnce) {
   // Nothing was appended twice: at most one logged change per process.
   EXPECT_LE(room.status().resume.seq, 2u);
 }
-
-#else
-
-TEST(SdkProcessTest, KilledOfflineProcessDeliversItsStoredEditsOnce) {
-  GTEST_SKIP() << "built without examples (LATTICE_BUILD_EXAMPLES=OFF)";
-}
-
-#endif
 
 }  // namespace
 }  // namespace lattice::engine::testing
