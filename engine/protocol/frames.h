@@ -37,6 +37,8 @@ enum class FrameType : uint8_t {
   kChange = 3,
   kLeave = 4,
   kAuth = 5,  // token refresh
+  // 6: reserved (presence)
+  kEmit = 7,  // "event" from a client: an ephemeral event to a room or user
   // server -> client
   kWelcome = 16,
   kJoined = 17,
@@ -44,6 +46,9 @@ enum class FrameType : uint8_t {
   kSnapshot = 19,
   kAck = 20,
   kLeft = 21,
+  // 22, 23: reserved (presence)
+  kEvent = 24,     // an ephemeral event delivered to a client
+  kEventAck = 25,  // how many connections an emitted event reached
   kError = 31,
 };
 
@@ -113,6 +118,24 @@ struct AuthFrame {
   std::string token;
 };
 
+// Whom an event is addressed to.
+enum class EventTarget : uint8_t {
+  kRoom = 1,  // every member of a room but the sender ("room" on the wire)
+  kUser = 2,  // every connection of a user id, a token's sub ("user")
+};
+
+// [7, ref, target_kind, target, name, payload]
+// The client->server `event` frame (docs/protocol.md, "Events"): an
+// ephemeral, never persisted event. `payload` is opaque bytes (by
+// convention msgpack), at most DecodeLimits::max_event_payload_bytes.
+struct EmitFrame {
+  uint64_t ref = 0;  // echoed in event_ack / error.ref; 0: no ack wanted
+  EventTarget target_kind = EventTarget::kRoom;
+  std::string target;  // a room name or a user id
+  std::string name;    // the event's name, e.g. "task_assigned"
+  std::string payload;
+};
+
 // [16, session_id, protocol_version, max_message_bytes, max_rooms]
 struct WelcomeFrame {
   std::string session_id;
@@ -169,6 +192,25 @@ struct LeftFrame {
   std::string room;
 };
 
+// [24, room, from, name, payload]
+// An event delivered to a client: `room` is the room it was emitted to, or
+// empty for an event addressed to the user; `from` is the sender's user id,
+// or "server" when the backend emitted it.
+struct EventFrame {
+  std::string room;
+  std::string from;
+  std::string name;
+  std::string payload;
+};
+
+// [25, ref, delivered]
+// The emit numbered `ref` was handed to `delivered` connections (queued
+// for sending, not confirmed read).
+struct EventAckFrame {
+  uint64_t ref = 0;
+  uint64_t delivered = 0;
+};
+
 // [31, code, message, ref_type, ref, room]
 // A refusal. `ref_type` is the type tag of the offending frame (0 when it
 // could not be decoded), `ref` its join ref or change client_seq, `room`
@@ -181,10 +223,13 @@ struct ErrorFrame {
   std::string room;
 };
 
-using Frame =
-    std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame, AuthFrame,
-                 WelcomeFrame, JoinedFrame, UpdateFrame, SnapshotFrame,
-                 AckFrame, LeftFrame, ErrorFrame>;
+using Frame = std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame,
+                           AuthFrame, EmitFrame, WelcomeFrame, JoinedFrame,
+                           UpdateFrame, SnapshotFrame, AckFrame, LeftFrame,
+                           EventFrame, EventAckFrame, ErrorFrame>;
+
+// The wire form of an event target: "room" or "user".
+const char* EventTargetName(EventTarget target);
 
 FrameType TypeOf(const Frame& frame);
 
@@ -199,6 +244,8 @@ struct DecodeLimits {
   uint64_t max_payload_bytes = 16 << 20;
   // Most documents in a join or joined frame. Default: 64.
   uint64_t max_docs = 64;
+  // Largest event payload (emit and event frames). Default: 4 KiB.
+  uint64_t max_event_payload_bytes = 4 * 1024;
 };
 
 // Encodes one frame. Never fails: every field is representable.
