@@ -364,7 +364,9 @@ void TryEdit(SyncServer& sync, std::shared_ptr<HttpApi::Call> call,
         }
         json body = {{"room", call->params[0]},
                      {"doc", call->params[1]},
-                     {"epoch", result->epoch},
+                     // A decimal string: epochs are random 64-bit values,
+                     // beyond the 2^53 that JavaScript numbers hold.
+                     {"epoch", absl::StrCat(result->epoch)},
                      {"seq", result->seq},
                      {"applied_ops", *applied}};
         if (!result->edit_status.ok()) {

@@ -179,6 +179,7 @@ TEST_F(HttpApiTest, ChangesReachMembersReadBackAndSurviveARestart) {
   ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; }).ok())
       << a->Json("board", "main");
   EXPECT_EQ(a->resume("board").seq, 1u);
+  EXPECT_EQ(answer["epoch"], absl::StrCat(a->resume("board").epoch));
 
   r = Call("GET", "/v1/rooms/board/docs/main");
   ASSERT_EQ(r.status, 200);
