@@ -34,9 +34,17 @@ struct EngineOptions {
   double max_changes_per_second = 200;
   // Change payload bytes per second (same bucket rule). Default: 4 MiB
   double max_change_bytes_per_second = 4 << 20;
+  // Event frames (ephemeral events, docs/protocol.md "Events") per second,
+  // same bucket rule. Default: 50
+  double max_events_per_second = 50;
   // Consecutive refused frames (bad frames, protocol errors) before the
   // connection is closed with kCloseProtocolError. Default: 16
   int max_consecutive_errors = 16;
+
+  // ---- Events ----
+  // Largest event payload, from a client (event frame) or the backend
+  // (HTTP API). Default: 4 KiB
+  uint64_t max_event_payload_bytes = 4 * 1024;
 
   // ---- Per-room limits ----
   // Members (joined connections) of one room. Default: 10,000

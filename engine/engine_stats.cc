@@ -43,6 +43,12 @@ void AppendPrometheus(const EngineStats& s, std::string* out) {
           Get(s.rooms_loaded));
   Counter(out, "lattice_changes_applied_total", "changes applied and persisted",
           "counter", Get(s.changes_applied));
+  Counter(out, "lattice_server_edits_total",
+          "changes made by the backend (HTTP API)", "counter",
+          Get(s.server_edits));
+  Counter(out, "lattice_events_delivered_total",
+          "event frames handed to connections", "counter",
+          Get(s.events_delivered));
   Counter(out, "lattice_changes_duplicate_total",
           "changes that brought nothing new (acked, not persisted)", "counter",
           Get(s.changes_duplicate));

@@ -24,6 +24,10 @@ struct EngineStats {
   std::atomic<uint64_t> changes_duplicate{0};
   std::atomic<uint64_t> broadcast_frames{0};
   std::atomic<uint64_t> snapshots_written{0};
+  // Changes made by the backend (HTTP API), also in changes_applied.
+  std::atomic<uint64_t> server_edits{0};
+  // Event frames handed to connections (room and user events).
+  std::atomic<uint64_t> events_delivered{0};
   // Joins by protocol::SyncPath.
   std::array<std::atomic<uint64_t>, 4> joins_by_path{};
   // Errors sent, by code (see docs/protocol.md); "other" for the rest.

@@ -55,12 +55,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   auto sync = SyncServer::Create(node->ioc_, *node->store_, sync_options);
   if (!sync.ok()) return sync.status();
   node->sync_ = *std::move(sync);
+  node->api_ = std::make_unique<HttpApi>(*node->sync_, o.api);
   Node* raw = node.get();
   node->http_ = std::make_unique<net::HttpServer>(
       node->ioc_,
-      [raw](const net::HttpRequest& request) {
-        return raw->HandleHttp(request);
-      },
+      net::HttpServer::AsyncHandler(
+          [raw](net::HttpRequest request, net::HttpRespond respond) {
+            raw->HandleHttp(std::move(request), std::move(respond));
+          }),
       o.http, node->sync_);
   auto port = node->http_->Listen(o.listen_address, o.port);
   if (!port.ok()) return port.status();
@@ -80,17 +82,22 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
 
 Node::~Node() { Shutdown(); }
 
-net::HttpResponse Node::HandleHttp(const net::HttpRequest& request) const {
+void Node::HandleHttp(net::HttpRequest request,
+                      net::HttpRespond respond) const {
+  if (HttpApi::Handles(request.target)) {
+    return api_->Handle(std::move(request), std::move(respond));
+  }
   if (request.target == "/metrics") {
     if (request.method != "GET") {
-      return net::JsonError(405, "method_not_allowed", "use GET");
+      return respond(net::JsonError(405, "method_not_allowed", "use GET"));
     }
     std::string body;
     sync_->AppendMetrics(&body);
     AppendNetStats(http_->stats(), &body);
-    return net::HttpResponse{200, "text/plain; version=0.0.4", std::move(body)};
+    return respond(
+        net::HttpResponse{200, "text/plain; version=0.0.4", std::move(body)});
   }
-  return HandleAdminRequest(request);
+  respond(HandleAdminRequest(request));
 }
 
 void Node::Shutdown() {
@@ -112,6 +119,7 @@ void Node::Shutdown() {
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   http_.reset();
+  api_.reset();
   sync_.reset();
   if (store_ != nullptr) {
     absl::Status flushed = store_->Flush();

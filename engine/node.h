@@ -11,7 +11,8 @@
 //   node->Shutdown();   // clients get 1001 and reconnect elsewhere
 //
 // HTTP endpoints: GET /healthz, GET /version, GET /metrics (Prometheus
-// text). WebSocket upgrades on any path speak docs/protocol.md.
+// text), and the backend API under /v1/ (engine/http_api.h,
+// docs/http-api.md). WebSocket upgrades on any path speak docs/protocol.md.
 //
 // Thread safety: Start, port and Shutdown may be called from any thread;
 // Shutdown is idempotent and the destructor calls it.
@@ -27,6 +28,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "engine/http_api.h"
 #include "engine/sync_server.h"
 #include "net/http_server.h"
 #include "storage/room_store.h"
@@ -47,6 +49,8 @@ struct NodeOptions {
   int threads = 0;
   storage::RoomStoreOptions store;
   SyncServerOptions sync;
+  // The backend API (its key).
+  HttpApiOptions api;
   net::HttpServerOptions http;
   // How long Shutdown lets clients finish before dropping them.
   // Default: 5 s.
@@ -75,12 +79,15 @@ class Node {
 
  private:
   explicit Node(NodeOptions options);
-  net::HttpResponse HandleHttp(const net::HttpRequest& request) const;
+  // Routes a request: /v1/ to the backend API, the rest to the
+  // operational endpoints. Any I/O thread.
+  void HandleHttp(net::HttpRequest request, net::HttpRespond respond) const;
 
   const NodeOptions options_;
   boost::asio::io_context ioc_;
   std::unique_ptr<storage::RoomStore> store_;
   std::shared_ptr<SyncServer> sync_;
+  std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::HttpServer> http_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;

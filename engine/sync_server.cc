@@ -38,9 +38,16 @@ SyncServer::SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,
                        verifier_ ? &*verifier_ : nullptr,
                        options_.jwt.leeway,
                        protocol::DecodeLimits{},
-                       options_.max_message_bytes},
+                       options_.max_message_bytes,
+                       /*on_identified=*/nullptr},
       sweep_timer_(ioc) {
   session_context_.limits.max_payload_bytes = options_.max_message_bytes;
+  session_context_.limits.max_event_payload_bytes =
+      options_.engine.max_event_payload_bytes;
+  session_context_.on_identified = [this](uint64_t id,
+                                          const std::string& subject) {
+    Identify(id, subject);
+  };
   ScheduleSweep();
 }
 
@@ -90,9 +97,60 @@ void SyncServer::OnClose(const std::shared_ptr<net::WsConnection>& conn,
     if (it == sessions_.end()) return;
     session = std::move(it->second);
     sessions_.erase(it);
+    // OnClose runs on the connection's strand, where subject() may be read.
+    auto user = users_.find(session->subject());
+    if (user != users_.end()) {
+      user->second.erase(conn->id());
+      if (user->second.empty()) users_.erase(user);
+    }
   }
   stats_.sessions_open.fetch_sub(1, std::memory_order_relaxed);
   session->OnClose();
+}
+
+void SyncServer::Identify(uint64_t id, const std::string& subject) {
+  absl::MutexLock lock(&mu_);
+  // A session closed meanwhile is not indexed (OnClose already ran).
+  if (sessions_.contains(id)) users_[subject].insert(id);
+}
+
+std::vector<std::shared_ptr<Session>> SyncServer::SessionsOf(
+    const std::string& user) {
+  std::vector<std::shared_ptr<Session>> out;
+  absl::MutexLock lock(&mu_);
+  auto it = users_.find(user);
+  if (it == users_.end()) return out;
+  out.reserve(it->second.size());
+  for (uint64_t id : it->second) {
+    auto s = sessions_.find(id);
+    if (s != sessions_.end()) out.push_back(s->second);
+  }
+  return out;
+}
+
+uint64_t SyncServer::EmitToUser(const std::string& user, std::string name,
+                                std::string payload) {
+  const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
+  if (sessions.empty()) return 0;
+  auto frame = std::make_shared<const std::string>(protocol::EncodeFrame(
+      protocol::EventFrame{"", "server", std::move(name), std::move(payload)}));
+  for (const auto& s : sessions) s->Deliver(frame);
+  stats_.events_delivered.fetch_add(sessions.size(), std::memory_order_relaxed);
+  return sessions.size();
+}
+
+void SyncServer::EmitToRoom(const std::string& room, std::string name,
+                            std::string payload,
+                            std::function<void(uint64_t)> done) {
+  std::shared_ptr<Room> r = registry_.Find(room);
+  if (r == nullptr) return done(0);
+  r->EmitFromServer(std::move(name), std::move(payload), std::move(done));
+}
+
+uint64_t SyncServer::RevokeUser(const std::string& user) {
+  const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
+  for (const auto& s : sessions) s->Revoke();
+  return sessions.size();
 }
 
 void SyncServer::AppendMetrics(std::string* out) const {

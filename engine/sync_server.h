@@ -1,6 +1,8 @@
 // SyncServer: the engine behind the WebSocket endpoint. It turns connections
 // into Sessions, owns the room registry and the store executor that keeps
-// RocksDB work off the network threads, and sweeps expired tokens.
+// RocksDB work off the network threads, and sweeps expired tokens. It also
+// indexes sessions by user id, for backend user events and revocation
+// (engine/http_api.h).
 //
 //   auto store = storage::RoomStore::Open(dir, {});
 //   auto sync = SyncServer::Create(ioc, **store, options);
@@ -16,9 +18,11 @@
 #ifndef LATTICE_ENGINE_SYNC_SERVER_H_
 #define LATTICE_ENGINE_SYNC_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -34,6 +38,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
@@ -74,6 +79,24 @@ class SyncServer : public net::WsHandler {
   void Shutdown();
 
   const EngineStats& stats() const { return stats_; }
+  const EngineOptions& engine_options() const { return options_.engine; }
+  // The rooms, for the backend API (engine/http_api.h).
+  RoomRegistry& rooms() { return registry_; }
+
+  // Sends a backend event (EventFrame with an empty room, from "server") to
+  // every connection of `user` (a token's sub) that completed hello;
+  // returns how many connections it was handed to.
+  uint64_t EmitToUser(const std::string& user, std::string name,
+                      std::string payload) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends a backend event to every member of `room` if it is in memory;
+  // `done` gets the count (0 when the room is not in memory: nobody is in
+  // it), on a room strand or at once. `done` must not block.
+  void EmitToRoom(const std::string& room, std::string name,
+                  std::string payload, std::function<void(uint64_t)> done);
+  // Closes every connection of `user` with kCloseAuthFailed (4001); returns
+  // how many. The user's tokens stay valid: a client that reconnects with
+  // one is let in (docs/http-api.md).
+  uint64_t RevokeUser(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The engine's counters and the busiest rooms' figures
   // (EngineOptions::metrics_busiest_rooms), in Prometheus text format.
@@ -83,6 +106,11 @@ class SyncServer : public net::WsHandler {
   SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,
              SyncServerOptions options, std::optional<JwtVerifier> verifier);
   std::shared_ptr<Session> Find(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Indexes a session that completed hello under its user id.
+  void Identify(uint64_t id, const std::string& subject)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<std::shared_ptr<Session>> SessionsOf(const std::string& user)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void ScheduleSweep();
 
   // Immutable after construction.
@@ -99,6 +127,11 @@ class SyncServer : public net::WsHandler {
   // Sessions by connection id. Looked up once per message: an uncontended
   // mutex costs tens of nanoseconds against microseconds of frame work.
   absl::flat_hash_map<uint64_t, std::shared_ptr<Session>> sessions_
+      ABSL_GUARDED_BY(mu_);
+  // Session ids by user id (a token's sub), for sessions that completed
+  // hello. Written once per session at hello and once at close, under the
+  // same lock as sessions_, so the per-message path still takes one lock.
+  absl::flat_hash_map<std::string, absl::flat_hash_set<uint64_t>> users_
       ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,6 +1,7 @@
 #include "net/http_server.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -8,6 +9,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
@@ -140,14 +142,25 @@ class HttpSession : public internal::ServerConnection,
     HttpRequest request{std::string(req.method_string()),
                         std::string(req.target()), std::move(req.body()),
                         std::string(req[http::field::authorization])};
-    HttpResponse response;
+    // The handler may answer later (after a durable write): no deadline
+    // while it works; Reply sets the write's.
+    stream_.expires_never();
+    HttpRespond respond = [self = shared_from_this(),
+                           keep_alive = req.keep_alive(),
+                           answered = std::make_shared<std::atomic<bool>>(
+                               false)](HttpResponse response) {
+      if (answered->exchange(true)) return;
+      asio::post(self->executor_, [self, keep_alive,
+                                   response = std::move(response)]() mutable {
+        self->Reply(std::move(response), keep_alive && !self->shutting_down_);
+      });
+    };
     try {
-      response = state_->handler()(request);
+      state_->handler()(std::move(request), respond);
     } catch (const std::exception& e) {
       LATTICE_LOG(kError) << "http handler threw: " << e.what();
-      response = JsonError(500, "internal", "internal error");
+      respond(JsonError(500, "internal", "internal error"));
     }
-    Reply(std::move(response), req.keep_alive() && !shutting_down_);
   }
 
   void Upgrade() {
@@ -203,6 +216,7 @@ class HttpSession : public internal::ServerConnection,
     res->keep_alive(keep_alive);
     res->body() = std::move(r.body);
     res->prepare_payload();
+    stream_.expires_after(options().request_timeout);
     http::async_write(
         stream_, *res,
         [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
@@ -332,6 +346,16 @@ HttpResponse JsonError(int status, absl::string_view code,
 }
 
 HttpServer::HttpServer(asio::io_context& ioc, Handler handler,
+                       HttpServerOptions options,
+                       std::shared_ptr<WsHandler> ws_handler)
+    : HttpServer(ioc,
+                 AsyncHandler([handler = std::move(handler)](
+                                  HttpRequest request, HttpRespond respond) {
+                   respond(handler(request));
+                 }),
+                 std::move(options), std::move(ws_handler)) {}
+
+HttpServer::HttpServer(asio::io_context& ioc, AsyncHandler handler,
                        HttpServerOptions options,
                        std::shared_ptr<WsHandler> ws_handler)
     : ioc_(ioc),

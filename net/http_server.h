@@ -16,8 +16,11 @@
 //
 // Threading: every connection runs on its own strand of the io_context; the
 // handler is called on that strand and may run concurrently for different
-// connections, so it must be thread-safe. Listen, Stop, Shutdown and stats()
-// may be called from any thread.
+// connections, so it must be thread-safe. An asynchronous handler (for
+// answers that wait on other work, e.g. a durable write) gets an
+// HttpRespond to call later instead of returning the response; the
+// connection reads no further request until it is called. Listen, Stop,
+// Shutdown and stats() may be called from any thread.
 //
 // Limits: request bodies above `max_body_bytes` are refused with 413; a
 // request must arrive within `request_timeout`; both answer with a JSON body.
@@ -55,6 +58,10 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
 };
+
+// Answers one request: call it once, from any thread, possibly after the
+// handler returned. Later calls are ignored.
+using HttpRespond = std::function<void(HttpResponse)>;
 
 // Returns a JSON error body {"status":..,"code":..,"message":..}.
 HttpResponse JsonError(int status, absl::string_view code,
@@ -115,11 +122,17 @@ struct NetStats {
 class HttpServer {
  public:
   using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  // Must not block; answers through `respond` (see HttpRespond).
+  using AsyncHandler = std::function<void(HttpRequest, HttpRespond respond)>;
 
   // `ioc` must outlive the server. With a non-null `ws_handler`, WebSocket
   // upgrades are accepted (see net/websocket.h); without one they reach
   // `handler` like any other request.
   HttpServer(boost::asio::io_context& ioc, Handler handler,
+             HttpServerOptions options = {},
+             std::shared_ptr<WsHandler> ws_handler = nullptr);
+  // The same with an asynchronous handler.
+  HttpServer(boost::asio::io_context& ioc, AsyncHandler handler,
              HttpServerOptions options = {},
              std::shared_ptr<WsHandler> ws_handler = nullptr);
   // Stops accepting. Open connections keep running on the io_context (they

@@ -62,6 +62,8 @@ LATTICE_FRAME_INFO(ChangeFrame, kChange, "change");
 LATTICE_FRAME_INFO(LeaveFrame, kLeave, "leave");
 LATTICE_FRAME_INFO(AuthFrame, kAuth, "auth");
 LATTICE_FRAME_INFO(PresenceFrame, kPresence, "presence");
+// The client's `event` frame; "emit" in messages tells it from the server's.
+LATTICE_FRAME_INFO(EmitFrame, kEmit, "emit");
 LATTICE_FRAME_INFO(WelcomeFrame, kWelcome, "welcome");
 LATTICE_FRAME_INFO(JoinedFrame, kJoined, "joined");
 LATTICE_FRAME_INFO(UpdateFrame, kUpdate, "update");
@@ -69,6 +71,8 @@ LATTICE_FRAME_INFO(SnapshotFrame, kSnapshot, "snapshot");
 LATTICE_FRAME_INFO(AckFrame, kAck, "ack");
 LATTICE_FRAME_INFO(LeftFrame, kLeft, "left");
 LATTICE_FRAME_INFO(PresenceUpdateFrame, kPresenceUpdate, "presence_update");
+LATTICE_FRAME_INFO(EventFrame, kEvent, "event");
+LATTICE_FRAME_INFO(EventAckFrame, kEventAck, "event_ack");
 LATTICE_FRAME_INFO(ErrorFrame, kError, "error");
 #undef LATTICE_FRAME_INFO
 
@@ -260,6 +264,15 @@ void EncodeTo(const PresenceUpdateFrame& f, std::string* out) {
   w.Bin(f.presence);
 }
 
+void EncodeTo(const EmitFrame& f, std::string* out) {
+  Writer w = Start<EmitFrame>(out, 6);
+  w.Uint(f.ref);
+  w.Str(EventTargetName(f.target_kind));
+  w.Str(f.target);
+  w.Str(f.name);
+  w.Bin(f.payload);
+}
+
 void EncodeTo(const WelcomeFrame& f, std::string* out) {
   Writer w = Start<WelcomeFrame>(out, 5);
   w.Str(f.session_id);
@@ -306,6 +319,20 @@ void EncodeTo(const AckFrame& f, std::string* out) {
 void EncodeTo(const LeftFrame& f, std::string* out) {
   Writer w = Start<LeftFrame>(out, 2);
   w.Str(f.room);
+}
+
+void EncodeTo(const EventFrame& f, std::string* out) {
+  Writer w = Start<EventFrame>(out, 5);
+  w.Str(f.room);
+  w.Str(f.from);
+  w.Str(f.name);
+  w.Bin(f.payload);
+}
+
+void EncodeTo(const EventAckFrame& f, std::string* out) {
+  Writer w = Start<EventAckFrame>(out, 3);
+  w.Uint(f.ref);
+  w.Uint(f.delivered);
 }
 
 void EncodeTo(const ErrorFrame& f, std::string* out) {
@@ -522,6 +549,30 @@ class FieldReader {
   std::string Payload(uint32_t i, const char* name) {
     const msgpack::object* o = Field(i);
     return o == nullptr ? std::string() : BinOf(*o, Where(i, name));
+  }
+
+  // An event target kind: the str "room" or "user".
+  EventTarget Target(uint32_t i, const char* name) {
+    const std::string s = Text(i, name, limits_.max_name_bytes);
+    if (!ok()) return EventTarget::kRoom;
+    if (s == EventTargetName(EventTarget::kRoom)) return EventTarget::kRoom;
+    if (s == EventTargetName(EventTarget::kUser)) return EventTarget::kUser;
+    Fail(Where(i, name), " is not \"room\" or \"user\"");
+    return EventTarget::kRoom;
+  }
+
+  // An event payload: bin of at most max_event_payload_bytes.
+  std::string EventPayload(uint32_t i, const char* name) {
+    const msgpack::object* o = Field(i);
+    if (o == nullptr) return std::string();
+    const std::string where = Where(i, name);
+    if (o->type == msgpack::type::BIN &&
+        o->via.bin.size > limits_.max_event_payload_bytes) {
+      Fail(where, " is ", o->via.bin.size, " bytes, over the limit of ",
+           limits_.max_event_payload_bytes);
+      return std::string();
+    }
+    return BinOf(*o, where);
   }
 
   // [[doc, vv], ...]: at most max_docs entries; each entry an array whose
@@ -894,6 +945,18 @@ absl::StatusOr<Frame> DecodePresenceUpdate(const msgpack::object_array& a,
   return r.Finish(std::move(f));
 }
 
+absl::StatusOr<Frame> DecodeEmit(const msgpack::object_array& a,
+                                 const DecodeLimits& limits) {
+  FieldReader r = Reader<EmitFrame>(a, 6, limits);
+  EmitFrame f;
+  f.ref = r.Uint(1, "ref");
+  f.target_kind = r.Target(2, "target_kind");
+  f.target = r.Name(3, "target");
+  f.name = r.Name(4, "name");
+  f.payload = r.EventPayload(5, "payload");
+  return r.Finish(std::move(f));
+}
+
 absl::StatusOr<Frame> DecodeWelcome(const msgpack::object_array& a,
                                     const DecodeLimits& limits) {
   FieldReader r = Reader<WelcomeFrame>(a, 5, limits);
@@ -960,6 +1023,26 @@ absl::StatusOr<Frame> DecodeLeft(const msgpack::object_array& a,
   return r.Finish(std::move(f));
 }
 
+absl::StatusOr<Frame> DecodeEvent(const msgpack::object_array& a,
+                                  const DecodeLimits& limits) {
+  FieldReader r = Reader<EventFrame>(a, 5, limits);
+  EventFrame f;
+  f.room = r.OptionalName(1, "room");
+  f.from = r.Name(2, "from");
+  f.name = r.Name(3, "name");
+  f.payload = r.EventPayload(4, "payload");
+  return r.Finish(std::move(f));
+}
+
+absl::StatusOr<Frame> DecodeEventAck(const msgpack::object_array& a,
+                                     const DecodeLimits& limits) {
+  FieldReader r = Reader<EventAckFrame>(a, 3, limits);
+  EventAckFrame f;
+  f.ref = r.Uint(1, "ref");
+  f.delivered = r.Uint(2, "delivered");
+  return r.Finish(std::move(f));
+}
+
 absl::StatusOr<Frame> DecodeError(const msgpack::object_array& a,
                                   const DecodeLimits& limits) {
   FieldReader r = Reader<ErrorFrame>(a, 6, limits);
@@ -993,6 +1076,8 @@ absl::StatusOr<Frame> DecodeFields(const msgpack::object_array& array,
       return DecodeAuth(array, limits);
     case static_cast<uint8_t>(FrameType::kPresence):
       return DecodePresence(array, limits);
+    case static_cast<uint8_t>(FrameType::kEmit):
+      return DecodeEmit(array, limits);
     case static_cast<uint8_t>(FrameType::kWelcome):
       return DecodeWelcome(array, limits);
     case static_cast<uint8_t>(FrameType::kJoined):
@@ -1007,6 +1092,10 @@ absl::StatusOr<Frame> DecodeFields(const msgpack::object_array& array,
       return DecodeLeft(array, limits);
     case static_cast<uint8_t>(FrameType::kPresenceUpdate):
       return DecodePresenceUpdate(array, limits);
+    case static_cast<uint8_t>(FrameType::kEvent):
+      return DecodeEvent(array, limits);
+    case static_cast<uint8_t>(FrameType::kEventAck):
+      return DecodeEventAck(array, limits);
     case static_cast<uint8_t>(FrameType::kError):
       return DecodeError(array, limits);
     default:
@@ -1056,6 +1145,10 @@ absl::StatusOr<Frame> DecodeOrThrow(absl::string_view bytes,
 }
 
 }  // namespace
+
+const char* EventTargetName(EventTarget target) {
+  return target == EventTarget::kUser ? "user" : "room";
+}
 
 FrameType TypeOf(const Frame& frame) {
   return std::visit(

@@ -40,6 +40,7 @@ enum class FrameType : uint8_t {
   kLeave = 4,
   kAuth = 5,  // token refresh
   kPresence = 6,
+  kEmit = 7,  // "event" from a client: an ephemeral event to a room or user
   // server -> client
   kWelcome = 16,
   kJoined = 17,
@@ -48,6 +49,8 @@ enum class FrameType : uint8_t {
   kAck = 20,
   kLeft = 21,
   kPresenceUpdate = 22,
+  kEvent = 24,     // an ephemeral event delivered to a client
+  kEventAck = 25,  // how many connections an emitted event reached
   kError = 31,
 };
 
@@ -178,6 +181,24 @@ struct PresenceFrame {
   friend bool operator==(const PresenceFrame&, const PresenceFrame&) = default;
 };
 
+// Whom an event is addressed to.
+enum class EventTarget : uint8_t {
+  kRoom = 1,  // every member of a room but the sender ("room" on the wire)
+  kUser = 2,  // every connection of a user id, a token's sub ("user")
+};
+
+// [7, ref, target_kind, target, name, payload]
+// The client->server `event` frame (docs/protocol.md, "Events"): an
+// ephemeral, never persisted event. `payload` is opaque bytes (by
+// convention msgpack), at most DecodeLimits::max_event_payload_bytes.
+struct EmitFrame {
+  uint64_t ref = 0;  // echoed in event_ack / error.ref; 0: no ack wanted
+  EventTarget target_kind = EventTarget::kRoom;
+  std::string target;  // a room name or a user id
+  std::string name;    // the event's name, e.g. "task_assigned"
+  std::string payload;
+};
+
 // [16, session_id, protocol_version, max_message_bytes, max_rooms]
 struct WelcomeFrame {
   std::string session_id;
@@ -242,6 +263,25 @@ struct PresenceUpdateFrame {
   std::string presence;
 };
 
+// [24, room, from, name, payload]
+// An event delivered to a client: `room` is the room it was emitted to, or
+// empty for an event addressed to the user; `from` is the sender's user id,
+// or "server" when the backend emitted it.
+struct EventFrame {
+  std::string room;
+  std::string from;
+  std::string name;
+  std::string payload;
+};
+
+// [25, ref, delivered]
+// The emit numbered `ref` was handed to `delivered` connections (queued
+// for sending, not confirmed read).
+struct EventAckFrame {
+  uint64_t ref = 0;
+  uint64_t delivered = 0;
+};
+
 // [31, code, message, ref_type, ref, room]
 // A refusal. `ref_type` is the type tag of the offending frame (0 when it
 // could not be decoded), `ref` its join ref or change client_seq, `room`
@@ -254,10 +294,14 @@ struct ErrorFrame {
   std::string room;
 };
 
-using Frame = std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame,
-                           AuthFrame, PresenceFrame, WelcomeFrame, JoinedFrame,
-                           UpdateFrame, SnapshotFrame, AckFrame, LeftFrame,
-                           PresenceUpdateFrame, ErrorFrame>;
+using Frame =
+    std::variant<HelloFrame, JoinFrame, ChangeFrame, LeaveFrame, AuthFrame,
+                 PresenceFrame, EmitFrame, WelcomeFrame, JoinedFrame,
+                 UpdateFrame, SnapshotFrame, AckFrame, LeftFrame,
+                 PresenceUpdateFrame, EventFrame, EventAckFrame, ErrorFrame>;
+
+// The wire form of an event target: "room" or "user".
+const char* EventTargetName(EventTarget target);
 
 FrameType TypeOf(const Frame& frame);
 
@@ -274,6 +318,8 @@ struct DecodeLimits {
   uint64_t max_docs = 64;
   // Most app fields in one presence frame. Default: 16.
   uint64_t max_presence_app_fields = 16;
+  // Largest event payload (emit and event frames). Default: 4 KiB.
+  uint64_t max_event_payload_bytes = 4 * 1024;
 };
 
 // Encodes one frame. Never fails: every field is representable.

@@ -73,6 +73,95 @@ void Room::Leave(uint64_t session_id, bool reply) {
   });
 }
 
+void Room::Emit(uint64_t session_id, std::string from,
+                protocol::EmitFrame emit) {
+  asio::post(strand_, [self = shared_from_this(), session_id,
+                       from = std::move(from), emit = std::move(emit)] {
+    self->WhenReady([self, session_id, from, emit] {
+      auto it = self->members_.find(session_id);
+      if (it == self->members_.end()) return;  // left: the session refused
+      const auto& conn = it->second.member.conn;
+      if (self->state_ == State::kClosed) {
+        return self->SendError(conn, "unavailable",
+                               "room is unloading; join again",
+                               FrameType::kEmit, emit.ref);
+      }
+      const uint64_t delivered = self->SendEvent(
+          protocol::EventFrame{self->name_, from, emit.name, emit.payload},
+          session_id);
+      if (emit.ref != 0) {
+        conn->Send(
+            Shared(EncodeFrame(protocol::EventAckFrame{emit.ref, delivered})));
+      }
+    });
+  });
+}
+
+void Room::EmitFromServer(std::string name, std::string payload,
+                          std::function<void(uint64_t)> done) {
+  asio::post(strand_, [self = shared_from_this(), name = std::move(name),
+                       payload = std::move(payload),
+                       done = std::move(done)]() mutable {
+    self->WhenReady([self, name = std::move(name), payload = std::move(payload),
+                     done = std::move(done)]() mutable {
+      uint64_t delivered = 0;
+      if (self->state_ != State::kClosed) {
+        delivered = self->SendEvent(
+            protocol::EventFrame{self->name_, "server", std::move(name),
+                                 std::move(payload)},
+            /*except_session=*/0);
+      }
+      done(delivered);
+    });
+  });
+}
+
+uint64_t Room::SendEvent(const protocol::EventFrame& event,
+                         uint64_t except_session) {
+  auto frame = Shared(EncodeFrame(event));
+  uint64_t delivered = 0;
+  for (auto& [id, m] : members_) {
+    if (id == except_session) continue;
+    SendTo(m, frame);  // after the catch-up of a member still joining
+    ++delivered;
+  }
+  context_.stats.events_delivered.fetch_add(delivered,
+                                            std::memory_order_relaxed);
+  return delivered;
+}
+
+void Room::ApplyServerEdit(
+    std::string doc, std::function<absl::Status(crdt::Doc&)> edit,
+    std::function<void(absl::StatusOr<ServerEditResult>)> done) {
+  asio::post(
+      strand_, [self = shared_from_this(), doc = std::move(doc),
+                edit = std::move(edit), done = std::move(done)]() mutable {
+        self->WhenReady([self, doc = std::move(doc), edit = std::move(edit),
+                         done = std::move(done)]() mutable {
+          self->DoServerEdit(std::move(doc), edit, std::move(done));
+        });
+      });
+}
+
+void Room::ReadDocJson(std::string doc,
+                       std::function<void(absl::StatusOr<std::string>)> done) {
+  asio::post(strand_, [self = shared_from_this(), doc = std::move(doc),
+                       done = std::move(done)]() mutable {
+    self->WhenReady(
+        [self, doc = std::move(doc), done = std::move(done)]() mutable {
+          if (self->state_ == State::kClosed) {
+            return done(absl::UnavailableError("room is unloading"));
+          }
+          auto it = self->docs_.find(doc);
+          if (it == self->docs_.end()) {
+            return done(absl::NotFoundError(
+                absl::StrCat("room ", self->name_, " has no document ", doc)));
+          }
+          done(it->second->ToJson());
+        });
+  });
+}
+
 // ---- Loading ---------------------------------------------------------------
 
 void Room::WhenReady(std::function<void()> fn) {
@@ -391,6 +480,56 @@ void Room::DoChange(uint64_t session_id, protocol::ChangeFrame change,
   FlushWrites();
 }
 
+void Room::DoServerEdit(
+    std::string doc_name, const std::function<absl::Status(crdt::Doc&)>& edit,
+    std::function<void(absl::StatusOr<ServerEditResult>)> done) {
+  if (state_ == State::kClosed) {
+    return done(absl::UnavailableError("room is unloading; try again"));
+  }
+  const bool existed = docs_.contains(doc_name);
+  absl::Status error;
+  crdt::Doc* doc = GetOrCreateDoc(doc_name, &error);
+  if (doc == nullptr) return done(error);
+  // The size rule of DoChange: measure now and then, add update sizes.
+  static constexpr uint32_t kMeasureEvery = 64;
+  DocSize& size = doc_sizes_[doc_name];
+  if (size.changes_since_measured % kMeasureEvery == 0) {
+    size.bytes = doc->MemoryUsage();
+    size.changes_since_measured = 0;
+  }
+  ++size.changes_since_measured;
+  if (size.bytes > context_.options.max_doc_bytes) {
+    size.changes_since_measured = 0;
+    return done(absl::ResourceExhaustedError(
+        absl::StrCat("document ", doc_name, " holds about ", size.bytes,
+                     " bytes (limit ", context_.options.max_doc_bytes, ")")));
+  }
+  absl::Status edit_status = edit(*doc);
+  std::string update = doc->Commit();
+  if (update.empty() && !edit_status.ok()) {
+    if (!existed) {  // a refused first edit leaves no empty document behind
+      docs_.erase(doc_name);
+      doc_sizes_.erase(doc_name);
+    }
+    return done(edit_status);
+  }
+  size.bytes += update.size();
+  PendingWrite w;
+  w.doc = std::move(doc_name);
+  w.update = std::move(update);
+  w.persist = !w.update.empty();
+  w.received = std::chrono::steady_clock::now();
+  w.done = std::move(done);
+  w.edit_status = std::move(edit_status);
+  if (w.persist) {
+    context_.stats.changes_applied.fetch_add(1, std::memory_order_relaxed);
+    context_.stats.server_edits.fetch_add(1, std::memory_order_relaxed);
+    stats_.AddChange();
+  }
+  queued_writes_.push_back(std::move(w));
+  FlushWrites();
+}
+
 void Room::FlushWrites() {
   if (write_in_flight_ || queued_writes_.empty()) return;
   std::vector<PendingWrite> batch(
@@ -433,6 +572,9 @@ void Room::FinishWrites(std::vector<PendingWrite> batch,
   if (!result.ok()) {
     LATTICE_LOG(kError) << "room " << name_
                         << ": append failed: " << result.status();
+    for (PendingWrite& w : batch) {
+      if (w.done) w.done(absl::UnavailableError(result.status().message()));
+    }
     // The documents hold changes that are not durable: drop the room so it
     // reloads from the log; clients resync and resend what they hold.
     Fail(result.status());
@@ -447,6 +589,10 @@ void Room::FinishWrites(std::vector<PendingWrite> batch,
       Broadcast(Shared(EncodeFrame(protocol::UpdateFrame{
                     name_, w.doc, epoch_, assigned, std::move(w.update)})),
                 w.session_id);
+    }
+    if (w.done) {
+      w.done(ServerEditResult{epoch_, assigned, std::move(w.edit_status)});
+      continue;
     }
     auto it = members_.find(w.session_id);
     if (it == members_.end() || w.client_seq == 0) continue;
@@ -583,6 +729,12 @@ void Room::Fail(const absl::Status& status) {
   }
   members_.clear();
   stats_.SetMembers(0);
+  for (PendingWrite& w : queued_writes_) {
+    if (w.done) {
+      w.done(absl::UnavailableError(
+          absl::StrCat("room failed: ", status.message())));
+    }
+  }
   queued_writes_.clear();
   docs_.clear();
   std::vector<std::function<void()>> waiting;

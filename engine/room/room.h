@@ -17,6 +17,13 @@
 // that brings nothing new is acked once everything before it is durable,
 // without being persisted again.
 //
+// The backend edits documents through ApplyServerEdit, as the server's
+// replica (EngineOptions::server_replica): the edit runs on the strand
+// against the room's Doc, whose Commit() gives the update that takes the
+// same path (one batch with member changes, then a broadcast to every
+// member). Events (Emit, EmitFromServer) are never persisted: they go to the
+// members at once.
+//
 // Thread safety: the public methods may be called from any thread; each posts
 // its work to strand(). Every member below is confined to the strand.
 #ifndef LATTICE_ENGINE_ROOM_ROOM_H_
@@ -67,6 +74,18 @@ struct RoomContext {
   std::function<void(Room*)> on_unloaded;
 };
 
+// What a server edit became (Room::ApplyServerEdit).
+struct ServerEditResult {
+  uint64_t epoch = 0;
+  // The room seq that persisted the edit; the room's current seq when the
+  // edit changed nothing.
+  uint64_t seq = 0;
+  // The edit function's error. What it did before failing is applied,
+  // durable (at `seq`) and broadcast all the same: ops a Doc has made
+  // cannot be withdrawn, and the log must reproduce the Doc.
+  absl::Status edit_status;
+};
+
 // A joined connection, as the room sees it.
 struct Member {
   uint64_t session_id = 0;
@@ -100,6 +119,34 @@ class Room : public std::enable_shared_from_this<Room> {
   // room_presence.cc.
   void SetPresence(uint64_t session_id, protocol::PresenceFrame presence);
 
+  // Sends a member's event to every other member (never persisted), then
+  // answers the sender with event_ack when `emit.ref` != 0, or with an
+  // error frame (not_joined) when it is no longer a member. `from` is the
+  // sender's user id. The session has checked write access and rate.
+  void Emit(uint64_t session_id, std::string from, protocol::EmitFrame emit);
+  // Sends a backend event (from "server") to every member; `done` gets the
+  // number of connections it was handed to (0 when the room is unloading).
+  // `done` runs on the room's strand and must not block.
+  void EmitFromServer(std::string name, std::string payload,
+                      std::function<void(uint64_t delivered)> done);
+
+  // Runs `edit` on document `doc` (created when absent) as the server's
+  // replica, then persists, broadcasts to every member and calls `done`
+  // once the update is durable. `done` runs on the room's strand and must
+  // not block; `edit` too, and it must not keep the Doc reference.
+  // Errors given to `done`: ResourceExhausted when the room has
+  // max_docs_per_room documents or the document exceeds max_doc_bytes
+  // (nothing applied); Unavailable when the room is unloading or storage
+  // failed; an `edit` error that changed nothing is passed through as is.
+  void ApplyServerEdit(
+      std::string doc, std::function<absl::Status(crdt::Doc&)> edit,
+      std::function<void(absl::StatusOr<ServerEditResult>)> done);
+  // Gives `done` document `doc` as JSON (crdt::Doc::ToJson). Errors:
+  // NotFound when the room has no such document, Unavailable when the room
+  // is unloading. `done` runs on the room's strand and must not block.
+  void ReadDocJson(std::string doc,
+                   std::function<void(absl::StatusOr<std::string>)> done);
+
   // The room's figures for /metrics. Any thread.
   RoomStatsSample SampleStats(std::chrono::steady_clock::time_point now) const;
 
@@ -123,6 +170,10 @@ class Room : public std::enable_shared_from_this<Room> {
     std::string update;
     bool persist = true;  // false: brings nothing new, only needs its ack
     std::chrono::steady_clock::time_point received;  // for the ack latency
+    // Set for a server edit (session_id 0): called when durable, with
+    // `edit_status` its edit's error.
+    std::function<void(absl::StatusOr<ServerEditResult>)> done;
+    absl::Status edit_status;
   };
 
   // Runs `fn` on the strand once the room is loaded.
@@ -134,6 +185,14 @@ class Room : public std::enable_shared_from_this<Room> {
   void DoChange(uint64_t session_id, protocol::ChangeFrame change,
                 std::chrono::steady_clock::time_point received);
   void DoLeave(uint64_t session_id, bool reply);
+  void DoServerEdit(std::string doc_name,
+                    const std::function<absl::Status(crdt::Doc&)>& edit,
+                    std::function<void(absl::StatusOr<ServerEditResult>)> done);
+  // Sends an event frame to every member but `except_session`; returns how
+  // many members it was handed to.
+  uint64_t SendEvent(const protocol::EventFrame& event,
+                     uint64_t except_session);
+
   void SendJoined(MemberState& m, uint64_t ref, protocol::SyncPath path);
   // `join` is the original request: a failed tail falls back to it.
   void FinishTail(uint64_t session_id, protocol::JoinFrame join,

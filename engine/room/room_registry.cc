@@ -19,6 +19,27 @@ std::shared_ptr<Room> RoomRegistry::Acquire(absl::string_view name) {
   return it->second;
 }
 
+std::shared_ptr<Room> RoomRegistry::Find(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = rooms_.find(name);
+  return it == rooms_.end() ? nullptr : it->second;
+}
+
+std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::List()
+    const {
+  const auto now = std::chrono::steady_clock::now();
+  std::vector<std::pair<std::string, RoomStatsSample>> rooms;
+  {
+    absl::MutexLock lock(&mu_);
+    rooms.reserve(rooms_.size());
+    for (const auto& [name, room] : rooms_)
+      rooms.emplace_back(name, room->SampleStats(now));
+  }
+  std::sort(rooms.begin(), rooms.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return rooms;
+}
+
 std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::Busiest(
     size_t k) const {
   const auto now = std::chrono::steady_clock::now();

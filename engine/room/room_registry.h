@@ -29,6 +29,17 @@ class RoomRegistry {
   std::shared_ptr<Room> Acquire(absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // The room named `name` if it is in memory (loading, loaded or
+  // unloading), else null. Unlike Acquire it never creates one: for work
+  // that has nothing to do in a room nobody uses (backend events).
+  std::shared_ptr<Room> Find(absl::string_view name) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every room in memory with its figures, by name. O(rooms) under the
+  // lock; for the backend API's room list.
+  std::vector<std::pair<std::string, RoomStatsSample>> List() const
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   // The `k` loaded rooms with the highest fan-out rate (then most members,
   // then name), busiest first. O(rooms) under the lock; for /metrics.
   std::vector<std::pair<std::string, RoomStatsSample>> Busiest(size_t k) const

@@ -42,6 +42,12 @@ ABSL_FLAG(std::string, jwt_audience, "", "required aud claim (optional)");
 ABSL_FLAG(bool, anonymous, false,
           "accept clients without tokens, read-write everywhere (local "
           "development only)");
+ABSL_FLAG(std::string, api_key_file, "",
+          "file holding the backend API key (HTTP /v1/, Authorization: "
+          "Bearer <key>); without one the API is off unless --anonymous");
+ABSL_FLAG(uint64_t, max_event_payload_bytes, 4 * 1024,
+          "largest event payload (client or backend)");
+ABSL_FLAG(double, max_events_per_second, 50, "event frames per connection");
 ABSL_FLAG(uint64_t, max_message_bytes, 1 << 20, "largest WebSocket message");
 ABSL_FLAG(uint64_t, max_members_per_room, 10'000, "members of one room");
 ABSL_FLAG(uint64_t, max_rooms_per_connection, 64, "rooms one connection joins");
@@ -127,6 +133,17 @@ absl::StatusOr<NodeOptions> OptionsFromFlags() {
   for (absl::string_view s : absl::StrSplit(
            absl::GetFlag(FLAGS_trusted_proxies), ',', absl::SkipEmpty())) {
     ws.trusted_proxies.emplace_back(s);
+  }
+  e.max_event_payload_bytes = absl::GetFlag(FLAGS_max_event_payload_bytes);
+  e.max_events_per_second = absl::GetFlag(FLAGS_max_events_per_second);
+  if (const std::string file = absl::GetFlag(FLAGS_api_key_file);
+      !file.empty()) {
+    auto key = ReadFile(file);
+    if (!key.ok()) return key.status();
+    if (key->empty()) {
+      return absl::InvalidArgumentError("--api_key_file " + file + " is empty");
+    }
+    o.api.api_key = *std::move(key);
   }
   if (e.anonymous) return o;
 

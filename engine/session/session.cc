@@ -90,6 +90,8 @@ void Session::OnMessage(const std::string& bytes) {
           HandleLeave(f);
         } else if constexpr (std::is_same_v<T, protocol::PresenceFrame>) {
           HandlePresence(f);
+        } else if constexpr (std::is_same_v<T, protocol::EmitFrame>) {
+          HandleEmit(f);
         } else {
           Refuse("bad_frame", "a server frame sent by a client", Tag(type), 0,
                  "", true);
@@ -140,6 +142,7 @@ void Session::HandleHello(protocol::HelloFrame& hello) {
   }
   greeted_ = true;
   consecutive_errors_ = 0;
+  if (context_.on_identified) context_.on_identified(id(), subject_);
   protocol::WelcomeFrame welcome;
   welcome.session_id = absl::StrCat(id());
   welcome.protocol_version =
@@ -261,6 +264,51 @@ void Session::HandleLeave(protocol::LeaveFrame& leave) {
   }
   room->Leave(id(), /*reply=*/true);
 }
+
+void Session::HandleEmit(protocol::EmitFrame& emit) {
+  const uint8_t tag = Tag(FrameType::kEmit);
+  // Clients address rooms they joined; user events are the backend's
+  // (docs/http-api.md), so one user cannot message another's devices.
+  if (emit.target_kind != protocol::EventTarget::kRoom) {
+    return Refuse("forbidden",
+                  "events to users come from the backend (HTTP API)", tag,
+                  emit.ref, "", false);
+  }
+  std::shared_ptr<Room> room;
+  protocol::RoomAccess access = protocol::RoomAccess::kRead;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = joined_.find(emit.target);
+    if (it != joined_.end()) {
+      room = it->second.room;
+      access = it->second.access;
+    }
+  }
+  if (room == nullptr) {
+    return Refuse("not_joined",
+                  absl::StrCat("join room ", emit.target, " first"), tag,
+                  emit.ref, emit.target, true);
+  }
+  // Events change what others see, like changes: they need write access.
+  if (access != protocol::RoomAccess::kWrite) {
+    return Refuse("read_only", "this session may only read the room", tag,
+                  emit.ref, emit.target, false);
+  }
+  if (!event_bucket_.Take(context_.options.max_events_per_second, 1)) {
+    return Refuse("rate_limited",
+                  absl::StrCat("over ", context_.options.max_events_per_second,
+                               " events per second; resend later"),
+                  tag, emit.ref, emit.target, false);
+  }
+  consecutive_errors_ = 0;
+  room->Emit(id(), subject_, std::move(emit));
+}
+
+void Session::Deliver(std::shared_ptr<const std::string> frame) {
+  conn_->Send(std::move(frame));
+}
+
+void Session::Revoke() { conn_->Close(protocol::kCloseAuthFailed, "revoked"); }
 
 void Session::Forget(const std::string& room, const Room* which) {
   absl::MutexLock lock(&mu_);

@@ -1,7 +1,7 @@
 // A Session is the server side of one client connection: it authenticates
 // the client (hello, token refresh), keeps the rooms it joined with the
 // access its token grants, enforces the per-connection limits, and hands
-// joins, changes and leaves to the rooms.
+// joins, changes, leaves and room events to the rooms.
 //
 // Thread safety: OnMessage and OnClose run on the connection's strand
 // (net::WsHandler's guarantee), one at a time. CheckExpiry may be called from
@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,12 @@ struct SessionContext {
   absl::Duration leeway = absl::Seconds(30);
   protocol::DecodeLimits limits;
   uint64_t max_message_bytes = 0;  // announced in welcome
+  // Called on the connection's strand once per session, when hello
+  // authenticates it as `subject` (a token's sub, or "anonymous-<id>");
+  // the SyncServer indexes sessions by user for user events and revocation.
+  // The subject never changes afterwards (a refresh keeps it). May be empty.
+  std::function<void(uint64_t session_id, const std::string& subject)>
+      on_identified;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -58,6 +65,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnClose() ABSL_LOCKS_EXCLUDED(mu_);
   // Closes the connection with kCloseAuthFailed when the token expired.
   void CheckExpiry(absl::Time now);
+
+  // Queues an encoded frame for the client (a user event). Any thread.
+  void Deliver(std::shared_ptr<const std::string> frame);
+  // Closes the connection with kCloseAuthFailed: the backend revoked the
+  // user. Any thread.
+  void Revoke();
+
+  // The authenticated user id; empty before hello succeeded.
+  // REQUIRES: called on the connection's strand.
+  const std::string& subject() const { return subject_; }
 
  private:
   // A token bucket: `rate` per second, a burst of one second's worth.
@@ -81,6 +98,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // The joined room named `room`, or null.
   std::shared_ptr<Room> JoinedRoom(const std::string& room)
       ABSL_LOCKS_EXCLUDED(mu_);
+  void HandleEmit(protocol::EmitFrame& emit) ABSL_LOCKS_EXCLUDED(mu_);
   // Verifies `token`; on success takes its subject, expiry and grants.
   absl::Status Authenticate(const std::string& token);
   void Forget(const std::string& room, const Room* which)
@@ -104,6 +122,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Bucket change_bucket_;
   Bucket byte_bucket_;
   Bucket presence_bucket_;
+  Bucket event_bucket_;
 
   // Written on the strand, read by CheckExpiry from the sweep.
   std::atomic<int64_t> expiry_unix_ms_{INT64_MAX};

@@ -57,7 +57,8 @@ std::string ResolveClientIp(const asio::ip::address& peer,
   return client;
 }
 
-ServerState::ServerState(asio::io_context& ioc, HttpServer::Handler handler,
+ServerState::ServerState(asio::io_context& ioc,
+                         HttpServer::AsyncHandler handler,
                          HttpServerOptions options,
                          std::shared_ptr<WsHandler> ws_handler)
     : handler_(std::move(handler)),

@@ -57,12 +57,12 @@ std::string ResolveClientIp(const boost::asio::ip::address& peer,
 
 class ServerState : public std::enable_shared_from_this<ServerState> {
  public:
-  ServerState(boost::asio::io_context& ioc, HttpServer::Handler handler,
+  ServerState(boost::asio::io_context& ioc, HttpServer::AsyncHandler handler,
               HttpServerOptions options, std::shared_ptr<WsHandler> ws_handler);
   ServerState(const ServerState&) = delete;
   ServerState& operator=(const ServerState&) = delete;
 
-  const HttpServer::Handler& handler() const { return handler_; }
+  const HttpServer::AsyncHandler& handler() const { return handler_; }
   const HttpServerOptions& options() const { return options_; }
   const WebSocketOptions& ws_options() const { return options_.websocket; }
   // Null when the server serves HTTP only.
@@ -101,7 +101,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   void ForceCloseAll();
 
   // Immutable after construction.
-  const HttpServer::Handler handler_;
+  const HttpServer::AsyncHandler handler_;
   const HttpServerOptions options_;
   const std::shared_ptr<WsHandler> ws_handler_;
   const std::vector<std::string> trusted_proxies_;

@@ -258,6 +258,40 @@ std::vector<Frame> EdgeFrames() {
   };
 }
 
+// The event frames (tags 7, 24, 25): ordinary, then edge values.
+std::vector<Frame> EventFrames() {
+  const DecodeLimits limits;
+  const std::string long_name = absl::StrCat(std::string(254, 'n'), "\xc3\xa9");
+  return {
+      EmitFrame{3, EventTarget::kRoom, "board", "cursor_moved", "\x82\x01"},
+      EmitFrame{0, EventTarget::kUser, "ada", "task_assigned", ""},
+      EventFrame{"board", "ada", "cursor_moved", "\x82\x01"},
+      EventFrame{"", "server", "announcement", "\xa2hi"},
+      EventAckFrame{3, 2},
+      EventAckFrame{0, 0},
+      EmitFrame{kMax64, EventTarget::kUser, long_name, long_name,
+                std::string(limits.max_event_payload_bytes, '\xab')},
+      EventFrame{long_name, long_name, long_name,
+                 std::string(limits.max_event_payload_bytes, '\xab')},
+      EventAckFrame{kMax64, kMax64},
+  };
+}
+
+TEST(FrameRoundTrip, EventFrames) {
+  for (const Frame& f : EventFrames()) {
+    EXPECT_TRUE(FramesEqual(RoundTrip(f), f)) << Hex(EncodeFrame(f));
+  }
+}
+
+// [7, 3, "room", "board", "ping", bin 01]:
+//   96 07 03 a4 726f6f6d a5 626f617264 a4 70696e67 c4 01 01
+TEST(FrameGolden, EmitFrame) {
+  EXPECT_EQ(Hex(EncodeFrame(
+                EmitFrame{3, EventTarget::kRoom, "board", "ping", "\x01"})),
+            Hex(Unhex("96 07 03 a4 726f6f6d a5 626f617264 a4 70696e67 c4 01 "
+                      "01")));
+}
+
 // ---------------------------------------------------------------------------
 // Golden bytes
 
@@ -458,7 +492,9 @@ enum class Kind {
   kOptName,  // UTF-8 str, may be empty
   kText,     // str
   kBin,
-  kVersions,  // [[doc, vv], ...]
+  kVersions,      // [[doc, vv], ...]
+  kTarget,        // "room" or "user"
+  kEventPayload,  // bin of at most max_event_payload_bytes
 };
 
 struct FieldSpec {
@@ -542,6 +578,22 @@ std::vector<FrameSpec> Specs() {
         {"epoch", Kind::kUint, U(1)},
         {"seq", Kind::kUint, U(9)}}},
       {"left", 21, {{"room", Kind::kName, Str("board")}}},
+      {"emit",
+       7,
+       {{"ref", Kind::kUint, U(3)},
+        {"target_kind", Kind::kTarget, Str("room")},
+        {"target", Kind::kName, Str("board")},
+        {"name", Kind::kName, Str("ping")},
+        {"payload", Kind::kEventPayload, Bin("\x01")}}},
+      {"event",
+       24,
+       {{"room", Kind::kOptName, Str("board")},
+        {"from", Kind::kName, Str("ada")},
+        {"name", Kind::kName, Str("ping")},
+        {"payload", Kind::kEventPayload, Bin("\x01")}}},
+      {"event_ack",
+       25,
+       {{"ref", Kind::kUint, U(3)}, {"delivered", Kind::kUint, U(2)}}},
       {"error",
        31,
        {{"code", Kind::kText, Str("forbidden")},
@@ -557,8 +609,10 @@ const char* TypeName(Kind kind) {
     case Kind::kName:
     case Kind::kOptName:
     case Kind::kText:
+    case Kind::kTarget:
       return "str";
     case Kind::kBin:
+    case Kind::kEventPayload:
       return "bin";
     case Kind::kVersions:
       return "array";
@@ -575,10 +629,12 @@ std::vector<std::string> WrongTypes(Kind kind) {
     case Kind::kName:
     case Kind::kOptName:
     case Kind::kText:
+    case Kind::kTarget:
       out.push_back(msg::Bin("board"));  // bytes where text is due
       out.push_back(msg::U(1));
       break;
     case Kind::kBin:
+    case Kind::kEventPayload:
       out.push_back(msg::Str("update"));
       out.push_back(msg::U(1));
       break;
@@ -895,6 +951,37 @@ TEST(FrameDecode, RefusesStringsAndPayloadsOverTheirLimits) {
                HasSubstr("bin of 101 bytes, over the limit of 100")));
 }
 
+TEST(FrameDecode, RefusesUnknownEventTargetsAndLargePayloads) {
+  using msg::Arr;
+  using msg::Bin;
+  using msg::Str;
+  using msg::U;
+  EXPECT_THAT(
+      DecodeStatus(
+          Arr({U(7), U(1), Str("group"), Str("g"), Str("n"), Bin("")})),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("frame emit: field 2 (target_kind) is not \"room\" "
+                         "or \"user\"")));
+  DecodeLimits small;
+  small.max_event_payload_bytes = 8;
+  EXPECT_THAT(
+      DecodeStatus(EncodeFrame(EmitFrame{1, EventTarget::kRoom, "r", "n",
+                                         std::string(9, 'p')}),
+                   small),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("frame emit: field 5 (payload) is 9 bytes, over the "
+                         "limit of 8")));
+  EXPECT_THAT(
+      DecodeStatus(EncodeFrame(EventFrame{"r", "s", "n", std::string(9, 'p')}),
+                   small),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("frame event: field 4 (payload) is 9 bytes")));
+  EXPECT_THAT(DecodeStatus(EncodeFrame(EmitFrame{1, EventTarget::kRoom, "r",
+                                                 "n", std::string(8, 'p')}),
+                           small),
+              IsOk());
+}
+
 TEST(FrameDecode, RefusesTrailingBytes) {
   const std::string change = EncodeFrame(SampleFrames()[2]);
   for (const std::string& tail :
@@ -1050,6 +1137,11 @@ std::vector<std::string> SeedEncodings() {
   std::vector<std::string> seeds;
   for (const Frame& f : SampleFrames()) seeds.push_back(EncodeFrame(f));
   for (const Frame& f : EdgeFrames()) {
+    const std::string e = EncodeFrame(f);
+    if (e.size() <= 1024) seeds.push_back(e);
+  }
+  // Last, so that adding them left the earlier seeds and mutants unchanged.
+  for (const Frame& f : EventFrames()) {
     const std::string e = EncodeFrame(f);
     if (e.size() <= 1024) seeds.push_back(e);
   }

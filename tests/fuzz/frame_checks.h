@@ -62,6 +62,15 @@ inline auto Fields(const protocol::LeaveFrame& f) {
 inline auto Fields(const protocol::AuthFrame& f) {
   return std::make_tuple(f.token);
 }
+inline auto Fields(const protocol::EmitFrame& f) {
+  return std::make_tuple(f.ref, f.target_kind, f.target, f.name, f.payload);
+}
+inline auto Fields(const protocol::EventFrame& f) {
+  return std::make_tuple(f.room, f.from, f.name, f.payload);
+}
+inline auto Fields(const protocol::EventAckFrame& f) {
+  return std::make_tuple(f.ref, f.delivered);
+}
 inline auto Fields(const protocol::WelcomeFrame& f) {
   return std::make_tuple(f.session_id, f.protocol_version, f.max_message_bytes,
                          f.max_rooms);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <sys/resource.h>
 #include <thread>
@@ -43,7 +44,29 @@ class HttpServerTest : public ::testing::Test {
     port_ = *port;
     thread_ = std::thread([this] { ioc_.run(); });
   }
+  // An asynchronous handler that answers from another thread after a
+  // while, twice (the second answer must be ignored).
+  void StartAsync() {
+    server_ = std::make_unique<HttpServer>(
+        ioc_,
+        HttpServer::AsyncHandler([this](HttpRequest req, HttpRespond respond) {
+          std::lock_guard<std::mutex> lock(mu_);
+          answerers_.emplace_back([req = std::move(req), respond] {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            respond({200, "text/plain", "late " + req.target});
+            respond({500, "text/plain", "again"});
+          });
+        }));
+    auto port = server_->Listen("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
   void TearDown() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (std::thread& t : answerers_) t.join();
+    }
     server_->Stop();
     ioc_.stop();
     thread_.join();
@@ -70,6 +93,8 @@ class HttpServerTest : public ::testing::Test {
   std::unique_ptr<HttpServer> server_;
   std::thread thread_;
   uint16_t port_ = 0;
+  std::mutex mu_;
+  std::vector<std::thread> answerers_;
 };
 
 TEST_F(HttpServerTest, RoutesRequestToHandler) {
@@ -135,6 +160,25 @@ TEST_F(HttpServerTest, AcceptPausesWhenOutOfDescriptors) {
   EXPECT_EQ(Send(http::verb::get, "/ok").result_int(), 200u);
 }
 #endif  // __SANITIZE_ADDRESS__
+TEST_F(HttpServerTest, AsyncHandlerAnswersLaterAndOnlyOnce) {
+  StartAsync();
+  // Two requests on one keep-alive connection: a second answer to the
+  // first would arrive in place of the answer to the second.
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  stream.connect(
+      asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_));
+  beast::flat_buffer buffer;
+  for (const std::string target : {"/a", "/b"}) {
+    http::request<http::string_body> req(http::verb::get, target, 11);
+    req.set(http::field::host, "127.0.0.1");
+    http::write(stream, req);
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "late " + target);
+  }
+}
 
 TEST(HttpServer, BadListenAddressIsInvalidArgument) {
   asio::io_context ioc;
