@@ -68,9 +68,7 @@ absl::StatusOr<const Container*> Doc::Get(ContainerId id,
 }
 
 OpId Doc::NextId(uint64_t len) {
-  const OpId id{replica_, version_.Get(replica_)};
-  version_.Advance(replica_, id.counter + len);
-  return id;
+  return {replica_, version_.Extend(replica_, len)};
 }
 
 void Doc::RegisterContainer(ContainerId id, ContainerType type) {
@@ -224,7 +222,12 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
     return absl::OutOfRangeError(
         absl::StrCat("text index ", index, " > length ", c->seq->size()));
   }
-  LATTICE_ASSIGN_OR_RETURN(std::u32string cps, Utf8ToCodePoints(utf8));
+  std::u32string cps;
+  if (utf8.size() == 1 && static_cast<uint8_t>(utf8[0]) < 0x80) {
+    cps.assign(1, static_cast<char32_t>(utf8[0]));  // a keystroke
+  } else {
+    LATTICE_ASSIGN_OR_RETURN(cps, Utf8ToCodePoints(utf8));
+  }
   if (cps.empty()) return absl::OkStatus();
   if (cps.size() > kMaxRunLength)
     return absl::InvalidArgumentError("insert too long");
@@ -269,10 +272,13 @@ absl::Status Doc::TextDelete(ContainerId text, uint64_t index, uint64_t count) {
 }
 
 absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
-  auto it = containers_.find(seq);
-  if (it == containers_.end())
-    return absl::NotFoundError(absl::StrCat("no container ", IdString(seq)));
-  Container* c = it->second.get();
+  Container* c = seq == cached_id_ ? cached_ : nullptr;
+  if (c == nullptr) {
+    auto it = containers_.find(seq);
+    if (it == containers_.end())
+      return absl::NotFoundError(absl::StrCat("no container ", IdString(seq)));
+    c = it->second.get();
+  }
   if (!c->seq) {
     return absl::FailedPreconditionError(
         absl::StrCat("container ", IdString(seq), " is a ",
@@ -283,7 +289,8 @@ absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
         "delete [", index, ", +", count, ") past length ", c->seq->size()));
   }
   if (count == 0) return absl::OkStatus();
-  std::vector<std::pair<OpId, uint64_t>> targets;
+  std::vector<std::pair<OpId, uint64_t>>& targets = delete_targets_;
+  targets.clear();
   c->seq->LocalDelete(index, count, &targets);
   for (const auto& [target, len] : targets) {
     Op op;

@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "crdt/ids.h"
@@ -149,10 +150,9 @@ class Doc {
   uint64_t pending_ops() const;
   std::string PendingDebugString() const;
 
-  // ---- Snapshots
-  // ------------------------------------------------------------- Encodes the
-  // whole state (deleted text content dropped). Byte-identical on every replica
-  // with the same ops.
+  // ---- Snapshots ---------------------------------------------------------
+  // Encodes the whole state (deleted text content dropped). Byte-identical on
+  // every replica with the same ops.
   std::string EncodeSnapshot() const;
   // Loads a snapshot into a fresh replica that continues editing as
   // `replica`, checking it as options.snapshot_check says. Errors:
@@ -160,9 +160,8 @@ class Doc {
   static absl::StatusOr<std::unique_ptr<Doc>> LoadSnapshot(
       ReplicaId replica, absl::string_view snapshot, DocOptions options = {});
 
-  // ---- Reading
-  // --------------------------------------------------------------- Errors as
-  // for the edits.
+  // ---- Reading -----------------------------------------------------------
+  // Errors as for the edits.
   absl::StatusOr<ContainerType> TypeOf(ContainerId container) const;
   // The value at `key`; NotFound when absent or deleted. For a nested
   // container, the Value is kContainer and MapGetContainer gives its id.
@@ -243,6 +242,8 @@ class Doc {
   internal::Container* cached_ = nullptr;
   Observer observer_;
   std::vector<ChangeEvent> events_;
+  // ListDelete's scratch, kept so that a keystroke allocates nothing.
+  std::vector<std::pair<OpId, uint64_t>> delete_targets_;
 };
 
 }  // namespace lattice::crdt

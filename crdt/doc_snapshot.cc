@@ -1,6 +1,6 @@
 // Snapshots: the whole state in one canonical encoding (docs/crdt.md,
-// "Snapshot (format 1)"), and loading one with the checks of
-// doc_validate.cc.
+// "Snapshot (format 2)"), and loading one with the checks of
+// doc_validate.cc. Sequence runs and the columns: internal/snapshot_runs.h.
 #include <algorithm>
 #include <optional>
 #include <utility>
@@ -10,8 +10,8 @@
 #include "crdt/doc.h"
 #include "crdt/internal/codec.h"
 #include "crdt/internal/replica_table.h"
+#include "crdt/internal/snapshot_runs.h"
 #include "crdt/internal/update_codec.h"
-#include "crdt/text_units.h"
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -20,15 +20,19 @@ namespace lattice::crdt {
 
 using internal::Container;
 using internal::DecodeId;
+using internal::DecodeNear;
 using internal::DecodeReplicaTable;
+using internal::EncodedRun;
+using internal::EncodeNear;
 using internal::kNoId;
+using internal::NearSize;
 using internal::Reader;
 using internal::Run;
 using internal::Writer;
 
 namespace {
 
-constexpr uint8_t kSnapshotFormatVersion = 1;
+constexpr uint8_t kSnapshotFormatVersion = 2;
 
 // Whether run `b` continues run `a` (same test as Sequence's merge, but with
 // content-independent rules so the result is canonical).
@@ -37,13 +41,6 @@ bool RunContinues(const Run& a, const Run& b) {
          b.origin_left == a.last() && b.origin_right == a.origin_right &&
          a.deleted == b.deleted;
 }
-
-// A run with its content, as encoded.
-struct EncodedRun {
-  Run run;
-  std::u32string text;
-  std::vector<Value> values;  // live list runs; deleted ones holding containers
-};
 
 // Runs of a sequence in document order, maximally merged. A deleted list run
 // carries values (the container, or null) iff one of its elements created a
@@ -83,30 +80,16 @@ std::vector<EncodedRun> CanonicalRuns(const internal::Sequence& seq,
   return out;
 }
 
-// An id as (index + 1, counter - base), the difference zigzag-encoded.
-void EncodeRelative(const internal::ReplicaTable& table, const OpId& id,
-                    uint64_t base, Writer& w) {
-  w.Varint(table.Index(id.replica) + 1);
-  w.SignedVarint(static_cast<int64_t>(id.counter - base));
-}
-
-// Reads an id written by EncodeRelative. The base counter is `base`'s when
-// `base_is_previous_end` and the replica matches (a run's own id against the
-// previous run's end), else 0; origins pass their run's id with false and use
-// its counter.
-absl::StatusOr<OpId> DecodeRelative(Reader& r,
-                                    const std::vector<ReplicaId>& table,
-                                    const OpId& base,
-                                    bool base_is_previous_end) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t index,
-                           r.Bounded(table.size(), "replica index"));
-  if (index == 0) return r.Error("id without a replica");
-  LATTICE_ASSIGN_OR_RETURN(int64_t delta, r.SignedVarint());
-  const ReplicaId replica = table[index - 1];
-  uint64_t from = base.counter;
-  if (base_is_previous_end && base.replica != replica) from = 0;
-  return OpId{replica, from + static_cast<uint64_t>(delta)};
-}
+// A delete record's flags byte: what the record does not spell out.
+enum DeleteFlags : uint8_t {
+  kDeleteReversed = 1,       // a run of backspaces (docs/crdt.md)
+  kDeleteIdContinues = 2,    // id = the previous record's end
+  kDeleteSameContainer = 4,  // container = the previous record's
+  kDeleteLenOne = 8,         // else len >= 2 follows, less 2
+  kDeleteTargetNearId = 16,  // target near the record's id, else near the
+                             // previous record's target end
+  kDeleteFlagsEnd = 32,
+};
 
 template <typename T>
 std::vector<std::pair<ContainerId, const T*>> Sorted(
@@ -117,183 +100,6 @@ std::vector<std::pair<ContainerId, const T*>> Sorted(
   std::sort(out.begin(), out.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
-}
-
-// Sequence runs in a snapshot: all run headers, then all content. Each header
-// is a flags byte and only what cannot be inferred from its neighbours:
-//   1 deleted               16 deleted run keeps values (created containers)
-//   2 left origin = previous run's last element    4 left origin follows
-//   8 right origin follows  32 id continues the previous run's ids
-//  64 right origin = next run's first id   128 right origin = previous run's
-// Ids that follow are (replica index, signed counter delta) against the run's
-// own counter; a run's own id against the previous run's end.
-enum RunFlags : uint8_t {
-  kRunDeleted = 1,
-  kRunLeftIsPrev = 2,
-  kRunLeft = 4,
-  kRunRight = 8,
-  kRunValues = 16,
-  kRunIdContinues = 32,
-  kRunRightIsNext = 64,
-  kRunRightIsPrevRight = 128,
-};
-
-void EncodeRuns(const std::vector<EncodedRun>& runs, bool is_text,
-                const internal::ReplicaTable& table, Writer& w) {
-  w.Varint(runs.size());
-  OpId prev_end = kNoId;  // id after the previous run's last
-  OpId prev_right = kNoId;
-  for (size_t k = 0; k < runs.size(); ++k) {
-    const Run& r = runs[k].run;
-    const OpId next_first = k + 1 < runs.size() ? runs[k + 1].run.id : kNoId;
-    const OpId prev_last{prev_end.replica, prev_end.counter - 1};
-    uint8_t flags = 0;
-    if (r.deleted) flags |= kRunDeleted;
-    if (r.deleted && !runs[k].values.empty()) flags |= kRunValues;
-    if (k > 0 && r.id == prev_end) flags |= kRunIdContinues;
-    if (r.origin_left.replica != 0)
-      flags |=
-          (k > 0 && r.origin_left == prev_last) ? kRunLeftIsPrev : kRunLeft;
-    if (r.origin_right.replica != 0) {
-      if (r.origin_right == next_first)
-        flags |= kRunRightIsNext;
-      else if (k > 0 && r.origin_right == prev_right)
-        flags |= kRunRightIsPrevRight;
-      else
-        flags |= kRunRight;
-    }
-    w.Byte(flags);
-    if (!(flags & kRunIdContinues)) {
-      EncodeRelative(table, r.id,
-                     prev_end.replica == r.id.replica ? prev_end.counter : 0,
-                     w);
-    }
-    w.Varint(r.len);
-    if (flags & kRunLeft) EncodeRelative(table, r.origin_left, r.id.counter, w);
-    if (flags & kRunRight)
-      EncodeRelative(table, r.origin_right, r.id.counter, w);
-    prev_end = {r.id.replica, r.id.counter + r.len};
-    prev_right = r.origin_right;
-  }
-  if (is_text) {
-    std::string utf8;
-    for (const EncodedRun& e : runs) AppendUtf8(e.text, &utf8);
-    w.Bytes(utf8);
-  } else {
-    for (const EncodedRun& e : runs) {
-      for (const Value& v : e.values) internal::EncodeValue(v, w);
-    }
-  }
-}
-
-template <typename CheckId>
-absl::Status DecodeRuns(Reader& r, const std::vector<ReplicaId>& table,
-                        bool is_text, const CheckId& check_id, ContainerId self,
-                        std::vector<internal::ContainerRef>& refs,
-                        internal::Sequence& seq) {
-  LATTICE_ASSIGN_OR_RETURN(uint64_t n,
-                           r.Bounded(r.remaining() / 2, "run count"));
-  std::vector<Run> runs;
-  std::vector<uint8_t> flags_of;
-  runs.reserve(n);
-  flags_of.reserve(n);
-  OpId prev_end = kNoId;
-  OpId prev_right = kNoId;
-  uint64_t visible = 0;
-  for (uint64_t k = 0; k < n; ++k) {
-    Run run;
-    LATTICE_ASSIGN_OR_RETURN(uint8_t flags, r.Byte());
-    const int right_kinds = !!(flags & kRunRight) +
-                            !!(flags & kRunRightIsNext) +
-                            !!(flags & kRunRightIsPrevRight);
-    if (((flags & kRunLeftIsPrev) && (flags & kRunLeft)) || right_kinds > 1 ||
-        (k == 0 &&
-         (flags & (kRunLeftIsPrev | kRunIdContinues | kRunRightIsPrevRight))) ||
-        ((flags & kRunValues) && (is_text || !(flags & kRunDeleted)))) {
-      return r.Error("bad run flags");
-    }
-    run.deleted = flags & kRunDeleted;
-    if (flags & kRunIdContinues) {
-      run.id = prev_end;
-    } else {
-      LATTICE_ASSIGN_OR_RETURN(run.id,
-                               DecodeRelative(r, table, prev_end, true));
-    }
-    if (k > 0 && (flags_of.back() & kRunRightIsNext)) {
-      runs.back().origin_right = run.id;
-      prev_right = run.id;
-    }
-    LATTICE_ASSIGN_OR_RETURN(uint64_t len, r.Varint());
-    if (len == 0 || len > internal::Sequence::kMaxRunLength)
-      return r.Error("bad run length");
-    run.len = static_cast<uint32_t>(len);
-    LATTICE_RETURN_IF_ERROR(check_id(run.id, run.len, "run"));
-    if (flags & kRunLeftIsPrev)
-      run.origin_left = {prev_end.replica, prev_end.counter - 1};
-    if (flags & kRunLeft) {
-      LATTICE_ASSIGN_OR_RETURN(run.origin_left,
-                               DecodeRelative(r, table, run.id, false));
-    }
-    if (flags & kRunRight) {
-      LATTICE_ASSIGN_OR_RETURN(run.origin_right,
-                               DecodeRelative(r, table, run.id, false));
-    }
-    if (flags & kRunRightIsPrevRight) run.origin_right = prev_right;
-    prev_end = {run.id.replica, run.id.counter + run.len};
-    prev_right = run.origin_right;
-    if (!run.deleted) visible += run.len;
-    runs.push_back(run);
-    flags_of.push_back(flags);
-  }
-  if (n > 0 && (flags_of.back() & kRunRightIsNext))
-    return r.Error("last run's right origin is next");
-  if (is_text) {
-    LATTICE_ASSIGN_OR_RETURN(absl::string_view utf8, r.Bytes());
-    auto cps = Utf8ToCodePoints(utf8);
-    if (!cps.ok()) return r.Error("text content is not valid utf-8");
-    if (cps->size() != visible) return r.Error("text content length mismatch");
-    uint64_t at = 0;
-    for (const Run& run : runs) {
-      internal::RunContent content;
-      if (!run.deleted) {
-        content.text = std::u32string_view(*cps).substr(at, run.len);
-        at += run.len;
-      }
-      seq.AppendRun(run, content);
-    }
-    return absl::OkStatus();
-  }
-  std::vector<Value> values;
-  for (size_t k = 0; k < runs.size(); ++k) {
-    const Run& run = runs[k];
-    values.clear();
-    if (!run.deleted || (flags_of[k] & kRunValues)) {
-      // Each value takes at least one byte: bounds the reservation.
-      if (run.len > r.remaining())
-        return r.Error("list value count exceeds input");
-      values.reserve(run.len);
-      bool any_container = false;
-      for (uint64_t e = 0; e < run.len; ++e) {
-        LATTICE_ASSIGN_OR_RETURN(Value v, internal::DecodeValue(r));
-        if (v.kind() == Value::Kind::kDeleted)
-          return r.Error("list value is a deletion marker");
-        if (v.is_container()) {
-          any_container = true;
-          refs.push_back({OpId{run.id.replica, run.id.counter + e},
-                          v.container_type(), self});
-        } else if (run.deleted && v.kind() != Value::Kind::kNull) {
-          return r.Error("deleted list value is not a container or null");
-        }
-        values.push_back(std::move(v));
-      }
-      if (run.deleted && !any_container)
-        return r.Error("deleted list run holds no container");
-    }
-    seq.AppendRun(run, {{},
-                        run.deleted ? absl::Span<const Value>()
-                                    : absl::MakeConstSpan(values)});
-  }
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -330,8 +136,8 @@ std::string Doc::EncodeSnapshot() const {
   }
   table.Finish();
 
-  Writer w;
-  w.Byte(kSnapshotFormatVersion);
+  internal::SnapshotColumnWriters cols;
+  Writer& w = cols.main;
   version_.EncodeTo(w);
   w.Varint(max_lamport_);
   table.Encode(w);
@@ -375,56 +181,64 @@ std::string Doc::EncodeSnapshot() const {
       }
       case ContainerType::kList:
       case ContainerType::kText: {
-        EncodeRuns(runs[i], c.type == ContainerType::kText, table, w);
+        EncodeRuns(runs[i], c.type == ContainerType::kText, table, cols);
         break;
       }
     }
   }
-  // Deletes in id order. Flags: 1 reversed, 2 id continues the previous
-  // record, 4 same container as the previous record. The target is relative
-  // to the record's own counter.
+  // Deletes in id order: a flags byte (DeleteFlags) and what it does not
+  // imply.
   w.Varint(deletes_.size());
   OpId prev_end = kNoId;
+  OpId prev_target_end = kNoId;
   ContainerId prev_container = kNoId;
   for (const auto& [id, d] : deletes_) {
-    uint8_t flags = d.reversed ? 1 : 0;
-    if (id == prev_end) flags |= 2;
-    if (d.container == prev_container && prev_end.replica != 0) flags |= 4;
-    w.Byte(flags);
-    if (!(flags & 2))
-      EncodeRelative(table, id,
-                     prev_end.replica == id.replica ? prev_end.counter : 0, w);
-    w.Varint(d.len);
-    if (!(flags & 4)) table.EncodeId(d.container, w);
-    EncodeRelative(table, d.target, id.counter, w);
+    uint8_t flags = d.reversed ? kDeleteReversed : 0;
+    if (id == prev_end) flags |= kDeleteIdContinues;
+    if (d.container == prev_container && prev_end.replica != 0)
+      flags |= kDeleteSameContainer;
+    if (d.len == 1) flags |= kDeleteLenOne;
+    if (NearSize(d.target, id) < NearSize(d.target, prev_target_end))
+      flags |= kDeleteTargetNearId;
+    cols.delete_flags.Byte(flags);
+    if (!(flags & kDeleteIdContinues))
+      EncodeNear(table, id, prev_end, cols.delete_ids);
+    if (!(flags & kDeleteLenOne)) cols.lens.Varint(d.len - 2);
+    if (!(flags & kDeleteSameContainer)) table.EncodeId(d.container, w);
+    EncodeNear(table, d.target,
+               (flags & kDeleteTargetNearId) ? id : prev_target_end,
+               cols.delete_ids);
     prev_end = {id.replica, id.counter + d.len};
+    prev_target_end = {d.target.replica, d.target.counter + d.len};
     prev_container = d.container;
   }
-  return std::move(w).Finish();
+  Writer out;
+  out.Byte(kSnapshotFormatVersion);
+  cols.PackInto(out);
+  return std::move(out).Finish();
 }
 
 absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
                                                        absl::string_view bytes,
                                                        DocOptions options) {
   if (replica == 0) return absl::InvalidArgumentError("replica 0 is reserved");
-  Reader r(bytes, "snapshot");
-  LATTICE_ASSIGN_OR_RETURN(uint8_t version, r.Byte());
+  Reader packed(bytes, "snapshot");
+  LATTICE_ASSIGN_OR_RETURN(uint8_t version, packed.Byte());
   if (version != kSnapshotFormatVersion) {
-    return r.Error(absl::StrCat("unsupported format version ", version));
+    return packed.Error(absl::StrCat("unsupported format version ", version));
   }
+  internal::SnapshotColumnReaders cols;
+  LATTICE_RETURN_IF_ERROR(cols.Unpack(packed));
+  Reader& r = cols.main;
   auto doc = std::make_unique<Doc>(replica, options);
   LATTICE_ASSIGN_OR_RETURN(doc->version_, VersionVector::DecodeFrom(r));
   LATTICE_ASSIGN_OR_RETURN(doc->max_lamport_, r.Varint());
   LATTICE_ASSIGN_OR_RETURN(std::vector<ReplicaId> table, DecodeReplicaTable(r));
   const VersionVector& vv = doc->version_;
+  internal::VersionBound bound(vv);
   auto check_id = [&](const OpId& id, uint64_t len,
                       absl::string_view what) -> absl::Status {
-    if (id.replica == 0 || len == 0 || id.counter + len < id.counter ||
-        id.counter + len > vv.Get(id.replica)) {
-      return r.Error(absl::StrCat(what, " id ", id.replica, ":", id.counter,
-                                  " outside the snapshot's version"));
-    }
-    return absl::OkStatus();
+    return bound.Check(r, id, len, what);
   };
   // Container values seen, to check each names a container of its type.
   std::vector<internal::ContainerRef> refs;
@@ -503,43 +317,56 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
       }
       case ContainerType::kList:
       case ContainerType::kText: {
-        LATTICE_RETURN_IF_ERROR(DecodeRuns(r, table,
-                                           type == ContainerType::kText,
-                                           check_id, cid, refs, *c.seq));
+        LATTICE_RETURN_IF_ERROR(
+            internal::DecodeRuns(cols, table, bound, cid, refs, *c.seq));
         break;
       }
     }
   }
-  LATTICE_ASSIGN_OR_RETURN(uint64_t n_deletes,
-                           r.Bounded(r.remaining(), "delete count"));
+  LATTICE_ASSIGN_OR_RETURN(
+      uint64_t n_deletes,
+      r.Bounded(cols.delete_flags.remaining(), "delete count"));
   OpId prev_end = kNoId;
+  OpId prev_target_end = kNoId;
   ContainerId prev_container = kNoId;
   for (uint64_t k = 0; k < n_deletes; ++k) {
-    LATTICE_ASSIGN_OR_RETURN(uint8_t flags, r.Byte());
-    if (flags > 7 || (k == 0 && (flags & 6)))
-      return r.Error("bad delete flags");
+    LATTICE_ASSIGN_OR_RETURN(uint8_t flags, cols.delete_flags.Byte());
+    if (flags >= kDeleteFlagsEnd ||
+        (k == 0 && (flags & (kDeleteIdContinues | kDeleteSameContainer))))
+      return cols.delete_flags.Error("bad delete flags");
     OpId id = prev_end;
-    if (!(flags & 2)) {
-      LATTICE_ASSIGN_OR_RETURN(id, DecodeRelative(r, table, prev_end, true));
+    if (!(flags & kDeleteIdContinues)) {
+      LATTICE_ASSIGN_OR_RETURN(id,
+                               DecodeNear(cols.delete_ids, table, prev_end));
     }
     internal::DeleteRecord d;
-    d.reversed = flags & 1;
-    LATTICE_ASSIGN_OR_RETURN(d.len, r.Varint());
-    LATTICE_RETURN_IF_ERROR(check_id(id, d.len, "delete"));
+    d.reversed = flags & kDeleteReversed;
+    d.len = 1;
+    if (!(flags & kDeleteLenOne)) {
+      LATTICE_ASSIGN_OR_RETURN(d.len, cols.lens.Varint());
+      if (d.len > UINT64_MAX - 2) return cols.lens.Error("bad delete length");
+      d.len += 2;
+    }
+    LATTICE_RETURN_IF_ERROR(bound.Check(cols.delete_ids, id, d.len, "delete"));
     d.container = prev_container;
-    if (!(flags & 4)) {
+    if (!(flags & kDeleteSameContainer)) {
       LATTICE_ASSIGN_OR_RETURN(d.container, DecodeId(r, table));
     }
-    LATTICE_ASSIGN_OR_RETURN(d.target, DecodeRelative(r, table, id, false));
-    LATTICE_RETURN_IF_ERROR(check_id(d.target, d.len, "delete target"));
+    LATTICE_ASSIGN_OR_RETURN(
+        d.target,
+        DecodeNear(cols.delete_ids, table,
+                   (flags & kDeleteTargetNearId) ? id : prev_target_end));
+    LATTICE_RETURN_IF_ERROR(
+        bound.Check(cols.delete_ids, d.target, d.len, "delete target"));
     if (!doc->deletes_.empty() && !(doc->deletes_.rbegin()->first < id)) {
-      return r.Error("deletes not in id order");
+      return cols.delete_ids.Error("deletes not in id order");
     }
     doc->deletes_.emplace_hint(doc->deletes_.end(), id, d);
     prev_end = {id.replica, id.counter + d.len};
+    prev_target_end = {d.target.replica, d.target.counter + d.len};
     prev_container = d.container;
   }
-  if (!r.done()) return r.Error("trailing bytes");
+  LATTICE_RETURN_IF_ERROR(cols.CheckDone());
   LATTICE_RETURN_IF_ERROR(doc->ValidateLoaded(refs));
   if (options.snapshot_check == SnapshotCheck::kFull) {
     // A peer fed the loaded doc's history must hold the same state.

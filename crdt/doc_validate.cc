@@ -4,9 +4,11 @@
 // can hand to any peer, which then holds the same document: every op id is
 // used once, every origin and delete target lies in its own container on the
 // right side, losing map writes lose, and every container hangs off the root.
-// Cost: one sort of the op spans and a binary search per reference, a few
-// percent of a load.
+// Cost: linear in the records when the version is dense (SpanIndex), else a
+// radix sort of the op spans and a binary search per reference.
 #include <algorithm>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,6 +107,118 @@ void SortSpans(std::vector<Span>& spans) {
   spans.swap(sorted);
 }
 
+// The op spans sorted by (replica, start), and the span holding an id. When
+// the version's ops are few next to the spans (every real document: ids are
+// dense), a bitmap of span starts over all op ids with a rank directory
+// sorts in one pass and finds in O(1); otherwise SortSpans and a binary
+// search, so a hostile version naming 2^60 ops costs no memory.
+// Set bits of `x` (std::popcount is a libgcc call without -mpopcnt, which
+// a portable build cannot assume).
+uint64_t PopCount(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555;
+  x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f;
+  return (x * 0x0101010101010101) >> 56;
+}
+
+class SpanIndex {
+ public:
+  // Indexes `spans`. Returns the id of a span starting where another does
+  // (an id used twice), if any; the index is then unusable.
+  std::optional<OpId> Build(std::vector<Span> spans,
+                            const VersionVector& version) {
+    spans_ = std::move(spans);
+    const size_t n = spans_.size();
+    uint64_t total = 0;
+    bool overflow = false;
+    for (const auto& [replica, count] : version.entries()) {
+      bases_.push_back({replica, total, count});
+      total += count;
+      if (total < count) overflow = true;
+    }
+    dense_ = !overflow && n < UINT32_MAX && total / 64 <= 4 * n + 1024;
+    if (!dense_) {
+      SortSpans(spans_);
+      for (size_t i = 1; i < n; ++i) {
+        if (spans_[i].replica == spans_[i - 1].replica &&
+            spans_[i].start == spans_[i - 1].start) {
+          return OpId{spans_[i].replica, spans_[i].start};
+        }
+      }
+      return std::nullopt;
+    }
+    bits_.assign(total / 64 + 1, 0);
+    for (const Span& s : spans_) {
+      const uint64_t pos = Position({s.replica, s.start});
+      uint64_t& word = bits_[pos / 64];
+      const uint64_t bit = uint64_t{1} << (pos % 64);
+      if (word & bit) return OpId{s.replica, s.start};
+      word |= bit;
+    }
+    rank_.resize(bits_.size());
+    uint32_t before = 0;
+    for (size_t w = 0; w < bits_.size(); ++w) {
+      rank_[w] = before;
+      before += static_cast<uint32_t>(PopCount(bits_[w]));
+    }
+    order_.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const Span& s = spans_[i];
+      order_[Rank(Position({s.replica, s.start})) - 1] =
+          static_cast<uint32_t>(i);
+    }
+    return std::nullopt;
+  }
+
+  size_t size() const { return spans_.size(); }
+  // The i-th span in (replica, start) order.
+  const Span& sorted(size_t i) const {
+    return dense_ ? spans_[order_[i]] : spans_[i];
+  }
+
+  // The span holding `id`, or null.
+  const Span* Find(const OpId& id) const {
+    if (!dense_) return FindSpan(spans_, id);
+    const Base* b = BaseOf(id.replica);
+    if (b == nullptr || id.counter >= b->count) return nullptr;
+    const uint64_t rank = Rank(b->offset + id.counter);
+    if (rank == 0) return nullptr;
+    const Span& s = spans_[order_[rank - 1]];
+    if (s.replica != id.replica || id.counter >= s.end()) return nullptr;
+    return &s;
+  }
+
+ private:
+  struct Base {
+    ReplicaId replica;
+    uint64_t offset;  // position of the replica's counter 0
+    uint64_t count;   // its ops in the version
+  };
+  const Base* BaseOf(ReplicaId replica) const {
+    auto it = std::lower_bound(
+        bases_.begin(), bases_.end(), replica,
+        [](const Base& b, ReplicaId r) { return b.replica < r; });
+    return it == bases_.end() || it->replica != replica ? nullptr : &*it;
+  }
+  // REQUIRES: dense_ and `id` inside the version.
+  uint64_t Position(const OpId& id) const {
+    return BaseOf(id.replica)->offset + id.counter;
+  }
+  // Number of span starts at positions <= pos.
+  uint64_t Rank(uint64_t pos) const {
+    const uint64_t word = bits_[pos / 64];
+    const unsigned shift = 63 - static_cast<unsigned>(pos % 64);
+    return rank_[pos / 64] + PopCount(word << shift);
+  }
+
+  std::vector<Span> spans_;
+  std::vector<Base> bases_;
+  bool dense_ = false;
+  std::vector<uint64_t> bits_;   // dense_: bit p set = a span starts at p
+  std::vector<uint32_t> rank_;   // dense_: set bits in the words before
+  std::vector<uint32_t> order_;  // dense_: spans_ indices in sorted order
+};
+
 std::string Str(const OpId& id) {
   return absl::StrCat(id.replica, ":", id.counter);
 }
@@ -123,7 +237,16 @@ class Covered {
     s.len = len;
     ranges_.push_back(s);
   }
+  // Sorts on the first call only: most documents hold no deleted list
+  // element that created a container, and never ask.
+  bool Contains(const OpId& id) {
+    if (!finished_) Finish();
+    return FindSpan(ranges_, id) != nullptr;
+  }
+
+ private:
   void Finish() {
+    finished_ = true;
     SortSpans(ranges_);
     std::vector<Span> merged;
     for (const Span& s : ranges_) {
@@ -137,12 +260,9 @@ class Covered {
     }
     ranges_ = std::move(merged);
   }
-  bool Contains(const OpId& id) const {
-    return FindSpan(ranges_, id) != nullptr;
-  }
 
- private:
   std::vector<Span> ranges_;
+  bool finished_ = false;
 };
 
 }  // namespace
@@ -192,38 +312,69 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
     spans.push_back({id.replica, id.counter, d.len, Span::Owner::kDelete, false,
                      d.container, 0});
   }
-  SortSpans(spans);
-  for (size_t i = 1; i < spans.size(); ++i) {
-    if (spans[i].replica == spans[i - 1].replica &&
-        spans[i].start < spans[i - 1].end()) {
-      return Invalid(absl::StrCat(
-          "op id ", Str({spans[i].replica, spans[i].start}), " is used twice"));
+  SpanIndex index;
+  if (std::optional<OpId> twice = index.Build(std::move(spans), version_)) {
+    return Invalid(absl::StrCat("op id ", Str(*twice), " is used twice"));
+  }
+  for (size_t i = 1; i < index.size(); ++i) {
+    const Span& a = index.sorted(i - 1);
+    const Span& b = index.sorted(i);
+    if (b.replica == a.replica && b.start < a.end()) {
+      return Invalid(
+          absl::StrCat("op id ", Str({b.replica, b.start}), " is used twice"));
     }
   }
 
   // 3. Origins are elements of their own sequence, the left one before the
-  // run and the right one after it in document order.
+  // run and the right one after it in document order. Most origins are
+  // settled by the neighbours (the previous run's last element, the next
+  // run's first, the right origin the previous run shares); the rest are
+  // looked up.
   for (const auto& [cid, c] : containers_) {
     if (!c->seq) continue;
     uint64_t position = 0;
     absl::Status status;
+    Run prev;
+    bool prev_right_pending = false;  // prev's right origin is unchecked
+    bool prev_right_ok = false;       // prev's right origin is checked
+    auto check = [&, cid = cid](const Run& r, uint64_t here, const OpId& origin,
+                                bool left) {
+      const Span* s = index.Find(origin);
+      if (s == nullptr || s->owner != Span::Owner::kRun ||
+          s->container != cid ||
+          (left ? s->position >= here : s->position <= here)) {
+        status = Invalid(absl::StrCat(
+            "run ", Str(r.id), ": ", left ? "left" : "right", " origin ",
+            Str(origin), " is not an element on that side in its container"));
+      }
+    };
     c->seq->ForEachRun([&](const Run& r, internal::RunContent) {
       const uint64_t here = position++;
       if (!status.ok()) return;
-      auto check = [&](const OpId& origin, bool left) {
-        if (origin.replica == 0 || !status.ok()) return;
-        const Span* s = FindSpan(spans, origin);
-        if (s == nullptr || s->owner != Span::Owner::kRun ||
-            s->container != cid ||
-            (left ? s->position >= here : s->position <= here)) {
-          status = Invalid(absl::StrCat(
-              "run ", Str(r.id), ": ", left ? "left" : "right", " origin ",
-              Str(origin), " is not an element on that side in its container"));
-        }
-      };
-      check(r.origin_left, true);
-      check(r.origin_right, false);
+      if (prev_right_pending) {
+        if (prev.origin_right != r.id)
+          check(prev, here - 1, prev.origin_right, false);
+        prev_right_ok = status.ok();
+        if (!status.ok()) return;
+      }
+      if (r.origin_left.replica != 0 &&
+          !(here > 0 && r.origin_left == prev.last())) {
+        check(r, here, r.origin_left, true);
+      }
+      // A right origin the previous run shares lies after that run and is
+      // not in this one, so it lies after this one too.
+      const OpId& right = r.origin_right;
+      const bool inside = right.replica == r.id.replica &&
+                          right.counter >= r.id.counter &&
+                          right.counter - r.id.counter < r.len;
+      const bool shared =
+          here > 0 && prev_right_ok && right == prev.origin_right && !inside;
+      prev_right_ok = right.replica != 0 && shared;
+      prev_right_pending = right.replica != 0 && !shared;
+      prev = r;
     });
+    if (status.ok() && prev_right_pending)
+      check(prev, position - 1, prev.origin_right, false);
     if (!status.ok()) return status;
   }
 
@@ -236,7 +387,7 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
                                   Str(d.container), " is not a sequence"));
     }
     for (uint64_t at = d.target.counter; at < d.target.counter + d.len;) {
-      const Span* s = FindSpan(spans, {d.target.replica, at});
+      const Span* s = index.Find({d.target.replica, at});
       if (s == nullptr || s->owner != Span::Owner::kRun ||
           s->container != d.container || !s->deleted) {
         return Invalid(absl::StrCat(
@@ -247,7 +398,6 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
     }
     covered.Add(d.target, d.len);
   }
-  covered.Finish();
 
   // 5. Every container but the root is created by exactly one value of its
   // type, and hangs off the root (no cycles, no orphans). A deleted list
@@ -266,7 +416,7 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
                                   " of type ", ContainerTypeName(ref.type),
                                   " that the snapshot lacks"));
     }
-    const Span* s = FindSpan(spans, ref.id);
+    const Span* s = index.Find(ref.id);
     if (s != nullptr && s->owner == Span::Owner::kRun && s->deleted &&
         !covered.Contains(ref.id)) {
       return Invalid(

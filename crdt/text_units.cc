@@ -1,5 +1,7 @@
 #include "crdt/text_units.h"
 
+#include <cstdint>
+
 #include "base/utf8.h"
 
 #include "absl/status/status.h"
@@ -8,17 +10,24 @@
 namespace lattice::crdt {
 
 absl::StatusOr<std::u32string> Utf8ToCodePoints(absl::string_view s) {
-  std::u32string out;
-  out.reserve(s.size());
+  std::u32string out(s.size(), U'\0');  // at most one code point per byte
+  size_t n = 0;
   for (size_t i = 0; i < s.size();) {
+    const auto b = static_cast<uint8_t>(s[i]);
+    if (b < 0x80) {  // ASCII, most text: skip the general decoder
+      out[n++] = b;
+      ++i;
+      continue;
+    }
     const Utf8Step step = DecodeUtf8At(s, i);
     if (step.error != nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("utf-8: ", step.error, " at byte ", i));
     }
-    out.push_back(step.code_point);
+    out[n++] = step.code_point;
     i += step.length;
   }
+  out.resize(n);
   return out;
 }
 

@@ -18,6 +18,13 @@ void VersionVector::Advance(ReplicaId replica, uint64_t count) {
   v = std::max(v, count);
 }
 
+uint64_t VersionVector::Extend(ReplicaId replica, uint64_t n) {
+  uint64_t& v = entries_[replica];
+  const uint64_t before = v;
+  v += n;
+  return before;
+}
+
 void VersionVector::Merge(const VersionVector& other) {
   for (const auto& [replica, count] : other.entries_) Advance(replica, count);
 }

@@ -35,6 +35,9 @@ class VersionVector {
   bool Contains(const OpId& id) const { return id.counter < Get(id.replica); }
   // Raises `replica`'s count to `count` (never lowers it).
   void Advance(ReplicaId replica, uint64_t count);
+  // Adds `n` > 0 to `replica`'s count and returns the count before: a local
+  // replica numbering its next op, in one lookup.
+  uint64_t Extend(ReplicaId replica, uint64_t n);
   // Raises every entry to the maximum of both.
   void Merge(const VersionVector& other);
   // Returns whether every operation in `other` is included here.

@@ -55,6 +55,9 @@ class Reader {
   absl::StatusOr<absl::string_view> Raw(size_t n);
 
   size_t offset() const { return pos_; }
+  absl::string_view what() const { return what_; }
+  // The bytes not read yet; valid as long as the input.
+  absl::string_view rest() const { return data_.substr(pos_); }
   size_t remaining() const { return data_.size() - pos_; }
   bool done() const { return pos_ == data_.size(); }
 

@@ -1,6 +1,7 @@
 #include "crdt/internal/sequence.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "base/logging.h"
@@ -18,7 +19,12 @@ std::string IdString(const OpId& id) {
 }  // namespace
 
 Sequence::Sequence(bool is_text) : is_text_(is_text) {
-  chunks_.push_back(std::make_unique<Chunk>());
+  chunks_.push_back(NewChunk());
+}
+
+Sequence::Chunk* Sequence::NewChunk() {
+  storage_.push_back(std::make_unique<Chunk>());
+  return storage_.back().get();
 }
 
 size_t Sequence::run_count() const {
@@ -28,7 +34,8 @@ size_t Sequence::run_count() const {
 }
 
 uint64_t Sequence::MemoryUsage() const {
-  uint64_t bytes = sizeof(Sequence) + chunks_.capacity() * sizeof(chunks_[0]);
+  uint64_t bytes = sizeof(Sequence) + chunks_.capacity() * sizeof(chunks_[0]) +
+                   storage_.capacity() * sizeof(storage_[0]);
   for (const auto& c : chunks_) {
     bytes += sizeof(Chunk) + c->runs.capacity() * sizeof(Run);
     if (c->text.capacity() > 3)
@@ -82,6 +89,11 @@ bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
   if (!id_index_built_) BuildIdIndex();
   auto it = id_index_.find(IdBlock{id.replica, id.counter >> kIdBlockBits});
   if (it == id_index_.end()) return false;
+  if (stale_index_from_ < chunks_.size()) {
+    for (size_t c = stale_index_from_; c < chunks_.size(); ++c)
+      chunks_[c]->index = c;
+  }
+  stale_index_from_ = SIZE_MAX;
   for (const Chunk* chunk : it->second) {
     const std::vector<Run>& runs = chunk->runs;
     for (size_t i = 0; i < runs.size(); ++i) {
@@ -98,7 +110,7 @@ bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
 void Sequence::BuildIdIndex() const {
   id_index_built_ = true;
   for (const auto& chunk : chunks_)
-    for (const Run& r : chunk->runs) IndexIds(r.id, r.len, chunk.get());
+    for (const Run& r : chunk->runs) IndexIds(r.id, r.len, chunk);
 }
 
 void Sequence::IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const {
@@ -169,7 +181,7 @@ void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
   if (!run.deleted) InsertContent(p.chunk, ContentOffset(p), content, run.len);
   auto& runs = chunks_[p.chunk]->runs;
   runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run), run);
-  IndexIds(run.id, run.len, chunks_[p.chunk].get());
+  IndexIds(run.id, run.len, chunks_[p.chunk]);
   AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
@@ -214,7 +226,7 @@ void Sequence::MaybeSplitChunk(size_t c) {
     return;
   const size_t half = n / 2;
   const uint64_t left_visible = ContentOffset({c, half});
-  auto right_ptr = std::make_unique<Chunk>();
+  Chunk* right_ptr = NewChunk();
   Chunk& right = *right_ptr;
   Chunk& left = *chunks_[c];
   right.runs.assign(left.runs.begin() + static_cast<ptrdiff_t>(half),
@@ -232,9 +244,8 @@ void Sequence::MaybeSplitChunk(size_t c) {
   }
   right.visible = left.visible - left_visible;
   left.visible = left_visible;
-  chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(c + 1),
-                 std::move(right_ptr));
-  for (size_t i = c + 1; i < chunks_.size(); ++i) chunks_[i]->index = i;
+  chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(c + 1), right_ptr);
+  stale_index_from_ = std::min(stale_index_from_, c + 1);
   if (cache_chunk_ > c) ++cache_chunk_;
   if (id_index_built_) MoveIdsToSplit(left, right);
 }
@@ -282,7 +293,7 @@ void Sequence::LocalInsert(uint64_t index, Run& run, RunContent content) {
       // cache on it).
       InsertContent(p.chunk, index - cache_start_, content, run.len);
       left.len += run.len;
-      IndexIds(run.id, run.len, chunks_[p.chunk].get());
+      IndexIds(run.id, run.len, chunks_[p.chunk]);
       AddVisible(p.chunk, static_cast<int64_t>(run.len));
       MaybeSplitChunk(p.chunk);
       return;
@@ -422,7 +433,7 @@ absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
                     run.len);
     }
     At(left).len += run.len;
-    IndexIds(run.id, run.len, chunks_[left.chunk].get());
+    IndexIds(run.id, run.len, chunks_[left.chunk]);
     AddVisible(left.chunk, static_cast<int64_t>(run.visible()));
     return absl::OkStatus();
   }
@@ -466,7 +477,7 @@ absl::Status Sequence::DeleteIds(
 void Sequence::AppendRun(Run run, RunContent content) {
   size_t c = chunks_.size() - 1;
   if (chunks_[c]->runs.size() >= kMaxChunkRuns) {
-    chunks_.push_back(std::make_unique<Chunk>());
+    chunks_.push_back(NewChunk());
     ++c;
     chunks_[c]->index = c;
   }
@@ -477,7 +488,7 @@ void Sequence::AppendRun(Run run, RunContent content) {
   } else {
     runs.push_back(run);
   }
-  IndexIds(run.id, run.len, chunks_[c].get());
+  IndexIds(run.id, run.len, chunks_[c]);
   AddVisible(c, static_cast<int64_t>(run.visible()));
 }
 
@@ -527,7 +538,8 @@ void Sequence::CheckInvariants() const {
   LATTICE_CHECK(total == size_);
   LATTICE_CHECK(before_cache == cache_start_) << "cursor cache out of date";
   for (size_t c = 0; c < chunks_.size(); ++c) {
-    LATTICE_CHECK(chunks_[c]->index == c) << "chunk " << c << " index";
+    LATTICE_CHECK(c >= stale_index_from_ || chunks_[c]->index == c)
+        << "chunk " << c << " index";
     if (!id_index_built_) continue;
     for (const Run& r : chunks_[c]->runs) {
       const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
@@ -535,7 +547,7 @@ void Sequence::CheckInvariants() const {
         auto it = id_index_.find(IdBlock{r.id.replica, b});
         LATTICE_CHECK(it != id_index_.end() &&
                       std::find(it->second.begin(), it->second.end(),
-                                chunks_[c].get()) != it->second.end())
+                                chunks_[c]) != it->second.end())
             << "id index misses run " << IdString(r.id) << " in chunk " << c;
       }
     }

@@ -145,7 +145,7 @@ class Sequence {
     std::u32string text;        // Text
     std::vector<Value> values;  // List
     uint64_t visible = 0;
-    size_t index = 0;  // position in chunks_
+    size_t index = 0;  // position in chunks_, unless stale (see below)
   };
   // The id index: for each block of 2^kIdBlockBits consecutive counters of
   // a replica, the chunks holding ids of it (usually one or two).
@@ -158,6 +158,8 @@ class Sequence {
   };
 
   Run& At(Pos p) { return chunks_[p.chunk]->runs[p.run]; }
+  // A new empty chunk, owned by storage_.
+  Chunk* NewChunk();
   // Moves the cache to chunk `c` and returns the visible count before it.
   uint64_t ChunkStart(size_t c) const;
   // Finds the run holding visible element `index` and the offset in it.
@@ -190,8 +192,15 @@ class Sequence {
 
   bool is_text_;
   uint64_t size_ = 0;
-  // Chunks are boxed so that splitting one moves pointers, not chunks.
-  std::vector<std::unique_ptr<Chunk>> chunks_;
+  // Chunks in document order. Raw pointers so that inserting one (a split)
+  // is a memmove, not a move-assignment per later chunk; storage_ owns them
+  // (chunks are never freed before the sequence).
+  std::vector<Chunk*> chunks_;
+  std::vector<std::unique_ptr<Chunk>> storage_;
+  // Chunks from this position on may hold a stale `index` (a split shifted
+  // them); FindId, the only reader, renumbers them. Renumbering at every
+  // split made local typing O(chunks) per split.
+  mutable size_t stale_index_from_ = SIZE_MAX;
   // Cursor cache: chunk index and the visible count before it.
   mutable size_t cache_chunk_ = 0;
   mutable uint64_t cache_start_ = 0;

@@ -217,13 +217,17 @@ TEST(DecodeRobustness, Issue3SnapshotWithOriginOutsideTheContainerIsRejected) {
   ASSERT_TRUE(t.ok());
   ASSERT_TRUE(d.TextInsert(*t, 0, "ab").ok());  // run 1:1..1:2
   ASSERT_TRUE(d.TextInsert(*t, 1, "X").ok());   // 1:3 between a and b
-  // Runs in document order: "a" 1:1, "X" 1:3, "b" 1:2. The run "b" is
-  // flags 4 (explicit left origin), id (replica index 1, zigzag delta -2
-  // from the previous run's end 1:4 = 3), len 1, origin (index 1, zigzag
-  // delta -1 from its own counter = 1). Make the origin 1:0 (delta -2).
+  ASSERT_TRUE(d.TextInsert(*t, 1, "Y").ok());   // 1:4 between a and X
+  // Runs in document order: "a" 1:1, "Y" 1:4, "X" 1:3, "b" 1:2. Only X's
+  // left origin (a, 1:1) is neither the previous run's last element nor its
+  // own predecessor, so it is the one origin the ids column spells out. That
+  // column (format 2, a raw block of 6 bytes) holds: a's id 1:1 (long form
+  // 01 01), Y's 1:4 (+2 from a's end: 10), X's 1:3 (-2 from Y's end: 0c),
+  // X's left origin 1:1 (-2 from X: 06), b's 1:2 (the end of the run 3
+  // back, a: 06). Make X's left origin 1:0 (-3: 0a).
   const std::string bad = ReplaceOnce(
-      d.EncodeSnapshot(), std::string("\x04\x01\x03\x01\x01\x01", 6),
-      std::string("\x04\x01\x03\x01\x01\x03", 6));
+      d.EncodeSnapshot(), std::string("\x06\x01\x01\x10\x0c\x06\x06", 7),
+      std::string("\x06\x01\x01\x10\x0c\x0a\x06", 7));
   auto loaded = Doc::LoadSnapshot(2, bad);
   if (loaded.ok()) {
     Doc peer(3);
@@ -243,11 +247,15 @@ TEST(DecodeRobustness, Issue3SnapshotWithOriginOutsideTheContainerIsRejected) {
 TEST(DecodeRobustness, Issue3VersionVectorWithReplicaZeroIsRejected) {
   EXPECT_FALSE(VersionVector::Decode(std::string("\x01\x00\x03", 3)).ok());
   Doc d(7);
-  // Empty doc: format 1, empty version (0), lamport 0, ... -> version {0:3}.
+  // Empty doc: format 2, then its first column as a raw block (mode 0,
+  // length) starting with the empty version (0), lamport 0, ... -> version
+  // {0:3}, two bytes longer.
   const std::string snapshot = d.EncodeSnapshot();
-  ASSERT_EQ(snapshot.substr(0, 2), std::string("\x01\x00", 2));
-  const std::string bad =
-      std::string("\x01\x01\x00\x03", 4) + snapshot.substr(2);
+  ASSERT_EQ(snapshot.substr(0, 2), std::string("\x02\x00", 2));
+  ASSERT_EQ(snapshot[3], '\x00');
+  const std::string bad = std::string("\x02\x00", 2) +
+                          static_cast<char>(snapshot[2] + 2) +
+                          std::string("\x01\x00\x03", 3) + snapshot.substr(4);
   EXPECT_FALSE(Doc::LoadSnapshot(2, bad).ok())
       << "snapshot " << Hex(bad) << " with replica 0 in its version was "
       << "accepted; its ChangesSince() terminates the process";

@@ -444,9 +444,9 @@ TEST(Snapshot, DecodeErrorsSayWhatAndWhere) {
   EXPECT_THAT(Doc::LoadSnapshot(2, snap.substr(0, snap.size() - 2)),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("decode snapshot")));
-  EXPECT_THAT(Doc::LoadSnapshot(2, "\x02"),
+  EXPECT_THAT(Doc::LoadSnapshot(2, "\x03"),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("format version 2")));
+                       HasSubstr("format version 3")));
   EXPECT_THAT(Doc::LoadSnapshot(2, snap + "x"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("trailing bytes")));
