@@ -122,9 +122,10 @@ bool KeyMatches(absl::string_view given, const std::string& key) {
 }  // namespace
 
 const std::vector<HttpApi::Route>& HttpApi::Routes() {
-  // A new endpoint is one row here (presence: GET /v1/rooms/{}/presence).
+  // A new endpoint is one row here.
   static const std::vector<Route> routes = {
       {"GET", "/v1/rooms", &HttpApi::GetRooms},
+      {"GET", "/v1/rooms/{}/presence", &HttpApi::GetPresence},
       {"POST", "/v1/rooms/{}/events", &HttpApi::PostRoomEvent},
       {"GET", "/v1/rooms/{}/docs/{}", &HttpApi::GetDoc},
       {"POST", "/v1/rooms/{}/docs/{}/changes", &HttpApi::PostChanges},
@@ -380,23 +381,27 @@ void TryEdit(SyncServer& sync, std::shared_ptr<HttpApi::Call> call,
       });
 }
 
+// Reads a room's JSON with `read` (on the room's strand) and answers it. A
+// room that was unloading is acquired again, once.
+using RoomRead = std::function<void(
+    Room&, std::function<void(absl::StatusOr<std::string>)>)>;
+
 void TryRead(SyncServer& sync, std::shared_ptr<HttpApi::Call> call,
-             int attempt) {
+             RoomRead read, int attempt) {
   std::shared_ptr<Room> room = sync.rooms().Acquire(call->params[0]);
-  room->ReadDocJson(call->params[1], [&sync, call, attempt](
-                                         absl::StatusOr<std::string> doc) {
-    if (doc.ok()) {
+  read(*room, [&sync, call, read, attempt](absl::StatusOr<std::string> text) {
+    if (text.ok()) {
       return call->respond(
-          net::HttpResponse{200, "application/json", *std::move(doc) + "\n"});
+          net::HttpResponse{200, "application/json", *std::move(text) + "\n"});
     }
-    if (absl::IsUnavailable(doc.status()) && attempt == 0) {
-      return TryRead(sync, call, attempt + 1);
+    if (absl::IsUnavailable(text.status()) && attempt == 0) {
+      return TryRead(sync, call, read, attempt + 1);
     }
-    if (absl::IsNotFound(doc.status())) {
+    if (absl::IsNotFound(text.status())) {
       return call->respond(
-          net::JsonError(404, "not_found", doc.status().message()));
+          net::JsonError(404, "not_found", text.status().message()));
     }
-    call->respond(net::JsonError(503, "unavailable", doc.status().message()));
+    call->respond(net::JsonError(503, "unavailable", text.status().message()));
   });
 }
 
@@ -409,7 +414,20 @@ void HttpApi::GetDoc(std::shared_ptr<Call> call) const {
       return call->respond(net::JsonError(400, "bad_name", s.message()));
     }
   }
-  TryRead(sync_, std::move(call), 0);
+  const std::string doc = call->params[1];
+  TryRead(
+      sync_, std::move(call),
+      [doc](Room& room, auto done) { room.ReadDocJson(doc, std::move(done)); },
+      0);
+}
+
+void HttpApi::GetPresence(std::shared_ptr<Call> call) const {
+  if (absl::Status s = CheckName("room", call->params[0]); !s.ok()) {
+    return call->respond(net::JsonError(400, "bad_name", s.message()));
+  }
+  TryRead(
+      sync_, std::move(call),
+      [](Room& room, auto done) { room.ReadPresenceJson(std::move(done)); }, 0);
 }
 
 void HttpApi::GetRooms(std::shared_ptr<Call> call) const {

@@ -71,6 +71,7 @@ class HttpApi {
   void PostChanges(std::shared_ptr<Call> call) const;
   void GetDoc(std::shared_ptr<Call> call) const;
   void GetRooms(std::shared_ptr<Call> call) const;
+  void GetPresence(std::shared_ptr<Call> call) const;
   void PostRevoke(std::shared_ptr<Call> call) const;
 
   // Immutable after construction.

@@ -147,6 +147,10 @@ class Room : public std::enable_shared_from_this<Room> {
   void ReadDocJson(std::string doc,
                    std::function<void(absl::StatusOr<std::string>)> done);
 
+  // Calls `done` on the room's strand with the room's presence as JSON
+  // (crdt::Presence::ToJson); Unavailable when the room is unloading.
+  void ReadPresenceJson(std::function<void(absl::StatusOr<std::string>)> done);
+
   // The room's figures for /metrics. Any thread.
   RoomStatsSample SampleStats(std::chrono::steady_clock::time_point now) const;
 

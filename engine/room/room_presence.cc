@@ -72,6 +72,18 @@ void Room::SetPresence(uint64_t session_id, protocol::PresenceFrame presence) {
   });
 }
 
+void Room::ReadPresenceJson(
+    std::function<void(absl::StatusOr<std::string>)> done) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+    self->WhenReady([self, done] {
+      if (self->state_ == State::kClosed) {
+        return done(absl::UnavailableError("room is unloading"));
+      }
+      done(self->presence_.ToJson());
+    });
+  });
+}
+
 void Room::JoinPresence(MemberState& m) {
   const std::string key = SessionKey(m.member.session_id);
   absl::Status joined = presence_.Join(key, m.member.identity, absl::Now());

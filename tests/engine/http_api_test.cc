@@ -254,6 +254,26 @@ TEST_F(HttpApiTest, RoomNamesArePercentEncodedAndRoomsAreListed) {
                                    {"name":"team/red","members":2}])"));
 }
 
+TEST_F(HttpApiTest, PresenceIsReadAsJson) {
+  auto a = Joined(101, "ada", {"board"});
+  ASSERT_TRUE(a->SendPresence("board", [](protocol::PresenceFrame& p) {
+                 p.status = 2;  // busy
+               }).ok());
+  json presence;
+  for (int i = 0; i < 100; ++i) {
+    HttpResult r = Call("GET", "/v1/rooms/board/presence");
+    ASSERT_EQ(r.status, 200) << r.body;
+    presence = json::parse(r.body);
+    if (presence.size() == 1 && presence.begin()->value("status", "") == "busy")
+      break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_EQ(presence.size(), 1u) << presence.dump();
+  EXPECT_EQ((*presence.begin())["user"], "ada");
+  EXPECT_EQ((*presence.begin())["status"], "busy");
+  EXPECT_EQ(Call("GET", "/v1/rooms/%FF/presence").status, 400);  // not UTF-8
+}
+
 TEST_F(HttpApiTest, RevokeClosesThatUsersConnectionsWith4001) {
   auto phone = Joined(101, "ada", {"board"});
   auto laptop = Joined(102, "ada", {});
