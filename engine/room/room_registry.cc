@@ -42,14 +42,7 @@ std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::List()
 
 std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::Busiest(
     size_t k) const {
-  const auto now = std::chrono::steady_clock::now();
-  std::vector<std::pair<std::string, RoomStatsSample>> rooms;
-  {
-    absl::MutexLock lock(&mu_);
-    rooms.reserve(rooms_.size());
-    for (const auto& [name, room] : rooms_)
-      rooms.emplace_back(name, room->SampleStats(now));
-  }
+  std::vector<std::pair<std::string, RoomStatsSample>> rooms = List();
   auto busier = [](const auto& a, const auto& b) {
     return std::tie(b.second.deliveries_per_second, b.second.members, a.first) <
            std::tie(a.second.deliveries_per_second, a.second.members, b.first);
