@@ -171,6 +171,9 @@ struct SyncClient::Impl {
   void Handle(protocol::PresenceUpdateFrame& f)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void Handle(protocol::ErrorFrame& f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Events are valid server frames this minimal client does not surface.
+  void Handle(protocol::EventFrame&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {}
+  void Handle(protocol::EventAckFrame&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {}
   // Frames only a client sends.
   template <typename F>
   void Handle(F&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {

@@ -123,5 +123,32 @@ TEST_F(SdkClientTest, KeepsTheRoomsPresence) {
   EXPECT_GE(a->counters().presence, 1u);
 }
 
+// Event frames are valid server frames: the minimal client ignores them
+// without counting them as bad.
+TEST_F(SdkClientTest, IgnoresEventsWithoutCountingThemAsBad) {
+  auto b = Client("bob");
+  ASSERT_TRUE(b);
+  ASSERT_TRUE(b->Join("board").ok());
+  RawClient a(101);
+  ASSERT_TRUE(a.Connect(node_->port(), Token("ada", {"board"})).ok());
+  ASSERT_TRUE(a.Join("board").ok());
+  ASSERT_TRUE(a.SendFrame(protocol::EmitFrame{0, protocol::EventTarget::kRoom,
+                                              "board", "ping", "x"})
+                  .ok());
+  // A change after the event: the room sends both to b in this order, so
+  // once b holds the change it has handled the event.
+  ASSERT_TRUE(a.Edit("board", "tasks", [](crdt::Doc& d) {
+                 return d.MapSet(crdt::kRootId, "after", crdt::Value::Int(1));
+               }).ok());
+  EXPECT_TRUE(b->WaitUntil(
+                   [&] {
+                     auto j = b->Json("board", "tasks");
+                     return j.ok() && *j == R"({"after":1})";
+                   },
+                   absl::Seconds(10))
+                  .ok());
+  EXPECT_EQ(b->counters().bad_frames, 0u);
+}
+
 }  // namespace
 }  // namespace lattice::engine::testing
