@@ -1,6 +1,8 @@
 #include "engine/http_api.h"
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -262,38 +264,41 @@ net::HttpResponse EventError(const absl::Status& status, int http_status) {
       status.message());
 }
 
+// The event of an events call whose target (params[0], a `what`) and body
+// are valid; otherwise answers the call with the error and returns nullopt.
+std::optional<EventBody> EventOf(HttpApi::Call& call, absl::string_view what,
+                                 uint64_t max_payload) {
+  if (absl::Status s = CheckName(what, call.params[0]); !s.ok()) {
+    call.respond(net::JsonError(400, "bad_name", s.message()));
+    return std::nullopt;
+  }
+  int http_status = 0;
+  auto event = ParseEvent(call.request.body, max_payload, &http_status);
+  if (!event.ok()) {
+    call.respond(EventError(event.status(), http_status));
+    return std::nullopt;
+  }
+  return *std::move(event);
+}
+
 }  // namespace
 
 void HttpApi::PostRoomEvent(std::shared_ptr<Call> call) const {
-  const std::string& room = call->params[0];
-  if (absl::Status s = CheckName("room", room); !s.ok()) {
-    return call->respond(net::JsonError(400, "bad_name", s.message()));
-  }
-  int http_status = 0;
   auto event =
-      ParseEvent(call->request.body,
-                 sync_.engine_options().max_event_payload_bytes, &http_status);
-  if (!event.ok())
-    return call->respond(EventError(event.status(), http_status));
-  sync_.EmitToRoom(room, std::move(event->name), std::move(event->payload),
-                   [call](uint64_t delivered) {
+      EventOf(*call, "room", sync_.engine_options().max_event_payload_bytes);
+  if (!event) return;
+  sync_.EmitToRoom(call->params[0], std::move(event->name),
+                   std::move(event->payload), [call](uint64_t delivered) {
                      call->respond(Json(200, {{"delivered", delivered}}));
                    });
 }
 
 void HttpApi::PostUserEvent(std::shared_ptr<Call> call) const {
-  const std::string& user = call->params[0];
-  if (absl::Status s = CheckName("user", user); !s.ok()) {
-    return call->respond(net::JsonError(400, "bad_name", s.message()));
-  }
-  int http_status = 0;
   auto event =
-      ParseEvent(call->request.body,
-                 sync_.engine_options().max_event_payload_bytes, &http_status);
-  if (!event.ok())
-    return call->respond(EventError(event.status(), http_status));
-  const uint64_t delivered =
-      sync_.EmitToUser(user, std::move(event->name), std::move(event->payload));
+      EventOf(*call, "user", sync_.engine_options().max_event_payload_bytes);
+  if (!event) return;
+  const uint64_t delivered = sync_.EmitToUser(
+      call->params[0], std::move(event->name), std::move(event->payload));
   call->respond(Json(200, {{"delivered", delivered}}));
 }
 
