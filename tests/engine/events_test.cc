@@ -27,19 +27,6 @@ protocol::EmitFrame RoomEvent(uint64_t ref, const std::string& room,
                              payload};
 }
 
-// Reads frames until one of type T arrives; `seen` collects every frame.
-template <typename T>
-absl::StatusOr<T> NextOf(RawClient& c,
-                         std::vector<protocol::Frame>* seen = nullptr) {
-  for (int i = 0; i < 1000; ++i) {
-    auto f = c.Next(absl::Seconds(10));
-    if (!f.ok()) return f.status();
-    if (seen != nullptr) seen->push_back(*f);
-    if (auto* t = std::get_if<T>(&*f)) return *t;
-  }
-  return absl::DeadlineExceededError("no such frame");
-}
-
 template <typename T>
 size_t Count(const std::vector<protocol::Frame>& frames) {
   size_t n = 0;

@@ -29,18 +29,6 @@ using ::testing::HasSubstr;
 
 constexpr char kKey[] = "backend-key-0123456789";
 
-template <typename T>
-absl::StatusOr<T> NextOf(RawClient& c,
-                         std::vector<protocol::Frame>* seen = nullptr) {
-  for (int i = 0; i < 1000; ++i) {
-    auto f = c.Next(absl::Seconds(10));
-    if (!f.ok()) return f.status();
-    if (seen != nullptr) seen->push_back(*f);
-    if (auto* t = std::get_if<T>(&*f)) return *t;
-  }
-  return absl::DeadlineExceededError("no such frame");
-}
-
 class HttpApiTest : public ::testing::Test {
  protected:
   void SetUp() override { StartNode(Options()); }

@@ -83,6 +83,14 @@ inline std::string Token(const std::string& sub,
   return token.ok() ? *token : "";
 }
 
+class RawClient;
+
+// Reads frames of `c` until one of type T arrives; `seen` collects every
+// frame read.
+template <typename T>
+absl::StatusOr<T> NextOf(RawClient& c,
+                         std::vector<protocol::Frame>* seen = nullptr);
+
 // Synchronous protocol client for tests. Not thread-safe.
 class RawClient {
  public:
@@ -351,6 +359,17 @@ class RawClient {
   uint64_t next_ref_ = 0;
   uint64_t next_client_seq_ = 0;
 };
+
+template <typename T>
+absl::StatusOr<T> NextOf(RawClient& c, std::vector<protocol::Frame>* seen) {
+  for (int i = 0; i < 1000; ++i) {
+    auto f = c.Next(absl::Seconds(10));
+    if (!f.ok()) return f.status();
+    if (seen != nullptr) seen->push_back(*f);
+    if (auto* t = std::get_if<T>(&*f)) return *t;
+  }
+  return absl::DeadlineExceededError("no such frame");
+}
 
 }  // namespace lattice::engine::testing
 
