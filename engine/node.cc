@@ -28,6 +28,7 @@ void AppendNetStats(const net::NetStats& s, std::string* out) {
   line("lattice_net_ws_messages_in_total", "counter", s.ws_messages_in);
   line("lattice_net_ws_bytes_in_total", "counter", s.ws_bytes_in);
   line("lattice_net_ws_messages_out_total", "counter", s.ws_messages_out);
+  line("lattice_net_ws_writes_total", "counter", s.ws_writes);
   line("lattice_net_ws_bytes_out_total", "counter", s.ws_bytes_out);
   line("lattice_net_ws_send_overflows_total", "counter", s.ws_send_overflows);
   line("lattice_net_ws_close_too_big_total", "counter", s.ws_close_too_big);

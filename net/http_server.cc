@@ -17,6 +17,7 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "base/logging.h"
+#include "net/internal/connection_stream.h"
 #include "net/internal/server_state.h"
 #include "net/internal/websocket_session.h"
 
@@ -67,7 +68,8 @@ std::string JsonEscape(absl::string_view s) {
 class HttpSession : public internal::ServerConnection,
                     public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, std::shared_ptr<internal::ServerState> state,
+  HttpSession(internal::ConnectionStream::socket_type socket,
+              std::shared_ptr<internal::ServerState> state,
               internal::ConnectionSlot slot)
       : state_(std::move(state)),
         executor_(socket.get_executor()),
@@ -241,10 +243,10 @@ class HttpSession : public internal::ServerConnection,
 
   // Immutable after construction.
   const std::shared_ptr<internal::ServerState> state_;
-  const asio::any_io_executor executor_;
+  const internal::ConnectionStrand executor_;
 
   // Confined to the strand.
-  beast::tcp_stream stream_;
+  internal::ConnectionStream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   internal::ConnectionSlot slot_;
@@ -293,7 +295,8 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   }
 
  private:
-  void OnAccept(beast::error_code ec, tcp::socket socket) {
+  void OnAccept(beast::error_code ec,
+                internal::ConnectionStream::socket_type socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS): accepting

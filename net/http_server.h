@@ -100,6 +100,7 @@ struct NetStats {
   std::atomic<uint64_t> ws_messages_in{0};
   std::atomic<uint64_t> ws_bytes_in{0};
   std::atomic<uint64_t> ws_messages_out{0};  // written to the socket
+  std::atomic<uint64_t> ws_writes{0};  // WebSocket messages: batches count 1
   std::atomic<uint64_t> ws_bytes_out{0};
   std::atomic<uint64_t> ws_send_overflows{0};  // queue limit hit
 

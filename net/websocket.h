@@ -108,6 +108,15 @@ class WsConnection {
   // REQUIRES: `message` is not null.
   virtual void Send(std::shared_ptr<const std::string> message) = 0;
 
+  // Lets the connection join messages queued behind a write in progress
+  // into one WebSocket message of at most `max_bytes` (a larger message is
+  // still sent alone). Under load a connection then makes one write per
+  // burst instead of one per message; an idle connection still sends each
+  // message at once. Only for applications whose messages are
+  // self-delimiting, and only once the peer said it can split them (Lattice
+  // protocol 2, docs/protocol.md). Takes effect from the next write.
+  virtual void EnableBatching(uint64_t max_bytes) = 0;
+
   // Sends a close frame after the messages already queued, then closes.
   // Idempotent: only the first call's code and reason are used.
   virtual void Close(uint16_t code, std::string reason) = 0;

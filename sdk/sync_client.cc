@@ -261,18 +261,23 @@ void SyncClient::Impl::OnOpen(absl::Status status) {
 }
 
 void SyncClient::Impl::OnMessage(const std::string& bytes) {
-  absl::StatusOr<protocol::Frame> frame = protocol::DecodeFrame(bytes, limits);
+  // A message may carry a batch of frames (protocol 2).
+  std::vector<absl::StatusOr<protocol::Frame>> frames =
+      protocol::DecodeFrames(bytes, limits);
   absl::MutexLock lock(&mu);
-  ++counters.frames;
-  if (absl::IsUnimplemented(frame.status())) {
-    // A frame type of a later protocol version: ignored (docs/protocol.md,
-    // "Forward compatibility").
-  } else if (!frame.ok()) {
-    ++counters.bad_frames;
-    LATTICE_LOG(kWarning) << "sync client: dropped a frame: " << frame.status();
-  } else {
-    std::visit([this](auto& f) ABSL_NO_THREAD_SAFETY_ANALYSIS { Handle(f); },
-               *frame);
+  for (absl::StatusOr<protocol::Frame>& frame : frames) {
+    ++counters.frames;
+    if (absl::IsUnimplemented(frame.status())) {
+      // A frame type of a later protocol version: ignored (docs/protocol.md,
+      // "Forward compatibility").
+    } else if (!frame.ok()) {
+      ++counters.bad_frames;
+      LATTICE_LOG(kWarning)
+          << "sync client: dropped a frame: " << frame.status();
+    } else {
+      std::visit([this](auto& f) ABSL_NO_THREAD_SAFETY_ANALYSIS { Handle(f); },
+                 *frame);
+    }
   }
   cv.SignalAll();
 }

@@ -149,9 +149,11 @@ export async function connect({ port, room, clientId, onCursor, onClose, timeout
   });
   ws.on('error', (e) => settle.rej(e));
   ws.on('close', () => { settle.rej(new Error('closed')); onClose && onClose(); });
-  ws.on('open', () => ws.send(packr.pack([HELLO, 1, '', nextReplica++, 'fanout'])));
-  ws.on('message', (data) => {
-    const f = unpackr.unpack(data);
+  ws.on('open', () => ws.send(packr.pack([HELLO, 2, '', nextReplica++, 'fanout'])));
+  // Protocol 2: one message may carry several frames (docs/protocol.md,
+  // "Batches").
+  ws.on('message', (data) => unpackr.unpackMultiple(data).forEach(onFrame));
+  function onFrame(f) {
     const type = f[0];
     if (type === ERROR) {
       settle.rej(new Error(`client ${clientId}: ${f[1]}: ${f[2]}`));
@@ -170,7 +172,7 @@ export async function connect({ port, room, clientId, onCursor, onClose, timeout
         onCursor({ id: ids.get(session), x: c.x, y: c.y, t: e.app.t, s: e.app.s });
       });
     }
-  });
+  }
   await ready;
   return {
     send(c) {

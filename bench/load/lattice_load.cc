@@ -380,12 +380,14 @@ void Client::OnRead(beast::error_code ec) {
     setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(),
                IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
-  auto frame = protocol::DecodeFrame(beast::buffers_to_string(buffer_.data()));
+  const std::string message = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
-  if (!frame.ok()) {
-    worker_.error_codes["client_decode_frame"]++;
-  } else {
-    OnFrame(*std::move(frame));
+  for (auto& frame : protocol::DecodeFrames(message)) {  // may be a batch
+    if (!frame.ok()) {
+      worker_.error_codes["client_decode_frame"]++;
+    } else {
+      OnFrame(*std::move(frame));
+    }
   }
   if (!done_) Read();
 }

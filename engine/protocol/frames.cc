@@ -1180,6 +1180,53 @@ absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes,
   }
 }
 
+absl::StatusOr<std::vector<absl::string_view>> SplitFrames(
+    absl::string_view message, const DecodeLimits& limits) {
+  if (message.empty()) {
+    return absl::InvalidArgumentError("message: empty");
+  }
+  std::vector<absl::string_view> frames;
+  size_t at = 0;
+  while (at < message.size()) {
+    BoundsVisitor bounds(limits);
+    size_t end = 0;
+    bool parsed = false;
+    std::string error;
+    try {  // msgpack may throw; nothing leaves the codec (style.md B3)
+      parsed = msgpack::v3::parse(message.data() + at, message.size() - at, end,
+                                  bounds);
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+    if (!parsed || end == 0) {
+      if (error.empty()) {
+        error = bounds.error().empty() ? "invalid msgpack" : bounds.error();
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          "message: frame ", frames.size() + 1, " at byte ", at, ": ", error));
+    }
+    frames.push_back(message.substr(at, end));
+    at += end;
+  }
+  return frames;
+}
+
+std::vector<absl::StatusOr<Frame>> DecodeFrames(absl::string_view message,
+                                                const DecodeLimits& limits) {
+  std::vector<absl::StatusOr<Frame>> frames;
+  absl::StatusOr<std::vector<absl::string_view>> pieces =
+      SplitFrames(message, limits);
+  if (!pieces.ok()) {
+    frames.push_back(pieces.status());
+    return frames;
+  }
+  frames.reserve(pieces->size());
+  for (absl::string_view piece : *pieces) {
+    frames.push_back(DecodeFrame(piece, limits));
+  }
+  return frames;
+}
+
 uint8_t PeekType(absl::string_view bytes) {
   const auto byte = [bytes](size_t i) -> uint64_t {
     return static_cast<uint8_t>(bytes[i]);

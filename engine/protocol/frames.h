@@ -29,7 +29,11 @@
 
 namespace lattice::engine::protocol {
 
-inline constexpr uint32_t kProtocolVersion = 1;
+// 1: one frame per WebSocket message. 2: a server message may carry several
+// frames back to back (SplitFrames), at most kMaxBatchBytes unless it is one
+// frame.
+inline constexpr uint32_t kProtocolVersion = 2;
+inline constexpr uint64_t kMaxBatchBytes = 64 * 1024;
 
 // Type tags: the first element of every frame's array.
 enum class FrameType : uint8_t {
@@ -330,6 +334,20 @@ std::string EncodeFrame(const Frame& frame);
 // a field above its limit); Unimplemented for an unknown type tag.
 [[nodiscard]] absl::StatusOr<Frame> DecodeFrame(
     absl::string_view bytes, const DecodeLimits& limits = {});
+
+// Splits one server message into its frames. From protocol 2 on a server
+// may put several frames back to back in one WebSocket message (a batch,
+// docs/protocol.md); each piece is then decoded with DecodeFrame. Each piece
+// is one complete msgpack value within `limits`; what it holds is not
+// checked here. Errors: InvalidArgument for an empty message or bytes that
+// are not whole msgpack values (naming the frame and byte offset).
+[[nodiscard]] absl::StatusOr<std::vector<absl::string_view>> SplitFrames(
+    absl::string_view message, const DecodeLimits& limits = {});
+
+// Decodes every frame of one server message: SplitFrames, then DecodeFrame
+// on each piece, in order. A message that does not split gives one error.
+std::vector<absl::StatusOr<Frame>> DecodeFrames(
+    absl::string_view message, const DecodeLimits& limits = {});
 
 // The type tag of an encoded frame, without decoding the rest (0 when it is
 // not a msgpack array starting with a small unsigned integer). For error

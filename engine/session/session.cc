@@ -150,6 +150,9 @@ void Session::HandleHello(protocol::HelloFrame& hello) {
   welcome.max_message_bytes = context_.max_message_bytes;
   welcome.max_rooms = context_.options.max_rooms_per_connection;
   conn_->Send(Shared(EncodeFrame(welcome)));
+  if (welcome.protocol_version >= 2) {
+    conn_->EnableBatching(protocol::kMaxBatchBytes);
+  }
 }
 
 void Session::HandleAuth(protocol::AuthFrame& auth) {

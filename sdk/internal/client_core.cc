@@ -5,6 +5,7 @@
 
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 
@@ -200,17 +201,21 @@ void ClientCore::OnOpen(uint64_t gen, absl::Status status) {
 void ClientCore::OnMessage(uint64_t gen, const std::string& bytes) {
   protocol::DecodeLimits limits;
   limits.max_docs = 4096;  // joined lists every document of a room
-  absl::StatusOr<protocol::Frame> frame = protocol::DecodeFrame(bytes, limits);
+  // A message may carry a batch of frames (protocol 2).
+  std::vector<absl::StatusOr<protocol::Frame>> frames =
+      protocol::DecodeFrames(bytes, limits);
   absl::MutexLock lock(&mu_);
   if (gen != gen_ || stopped_) return;
-  if (absl::IsUnimplemented(frame.status())) {
-    // A frame type of a later protocol version: ignored.
-  } else if (!frame.ok()) {
-    LATTICE_LOG(kWarning) << "lattice client: dropped a frame: "
-                          << frame.status();
-  } else {
-    std::visit([this](auto& f) ABSL_NO_THREAD_SAFETY_ANALYSIS { Handle(f); },
-               *frame);
+  for (absl::StatusOr<protocol::Frame>& frame : frames) {
+    if (absl::IsUnimplemented(frame.status())) {
+      // A frame type of a later protocol version: ignored.
+    } else if (!frame.ok()) {
+      LATTICE_LOG(kWarning)
+          << "lattice client: dropped a frame: " << frame.status();
+    } else {
+      std::visit([this](auto& f) ABSL_NO_THREAD_SAFETY_ANALYSIS { Handle(f); },
+                 *frame);
+    }
   }
   FlushChanges();
   Bump();

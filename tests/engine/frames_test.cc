@@ -993,6 +993,62 @@ TEST(FrameDecode, RefusesTrailingBytes) {
   }
 }
 
+TEST(FrameBatch, SplitsBackToBackFramesInOrder) {
+  std::string message;
+  std::vector<std::string> parts;
+  for (const Frame& f : SampleFrames()) {
+    parts.push_back(EncodeFrame(f));
+    message += parts.back();
+  }
+  absl::StatusOr<std::vector<absl::string_view>> pieces = SplitFrames(message);
+  ASSERT_THAT(pieces, IsOk());
+  ASSERT_EQ(pieces->size(), parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) EXPECT_EQ((*pieces)[i], parts[i]);
+  std::vector<absl::StatusOr<Frame>> frames = DecodeFrames(message);
+  ASSERT_EQ(frames.size(), parts.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    ASSERT_THAT(frames[i], IsOk());
+    EXPECT_EQ(TypeOf(*frames[i]), TypeOf(SampleFrames()[i]));
+  }
+  // A single frame is a batch of one.
+  EXPECT_THAT(SplitFrames(parts[0]), IsOk());
+  EXPECT_EQ(SplitFrames(parts[0])->size(), 1u);
+}
+
+TEST(FrameBatch, EachFrameDecodesOnItsOwn) {
+  // An unknown tag between two frames is that frame's error only.
+  const std::string change = EncodeFrame(SampleFrames()[2]);
+  const std::string message = change + msg::Arr({msg::U(99)}) + change;
+  std::vector<absl::StatusOr<Frame>> frames = DecodeFrames(message);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_THAT(frames[0], IsOk());
+  EXPECT_THAT(frames[1].status(),
+              StatusIs(absl::StatusCode::kUnimplemented, ::testing::_));
+  EXPECT_THAT(frames[2], IsOk());
+}
+
+TEST(FrameBatch, RefusesWhatDoesNotSplit) {
+  const std::string change = EncodeFrame(SampleFrames()[2]);
+  EXPECT_THAT(SplitFrames(""),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("empty")));
+  // A truncated second frame is named with its offset.
+  EXPECT_THAT(
+      SplitFrames(change + change.substr(0, 3)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(absl::StrCat("frame 2 at byte ", change.size()))));
+  EXPECT_THAT(SplitFrames(change + Unhex("c1")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("invalid msgpack")));
+  EXPECT_THAT(SplitFrames(change + Unhex("dd ffffffff 03")),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("over the limit")));
+  std::vector<absl::StatusOr<Frame>> frames =
+      DecodeFrames(change + Unhex("c1"));
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_THAT(frames[0].status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, ::testing::_));
+}
+
 TEST(FrameDecode, RefusesEveryTruncation) {
   for (const Frame& f : SampleFrames()) {
     const std::string bytes = EncodeFrame(f);

@@ -429,6 +429,54 @@ TEST_F(SyncServerTest, ChangesToAnOversizeDocumentAreRefused) {
   EXPECT_EQ(a->Errors().size(), errors);
 }
 
+// Protocol 2 sessions may get several frames per message (docs/protocol.md,
+// "Batches"); a protocol 1 client never does, even under a burst.
+TEST_F(SyncServerTest, ProtocolOneSessionGetsOneFramePerMessage) {
+  ::lattice::testing::WsTestClient old;
+  ASSERT_TRUE(old.Connect("127.0.0.1", port()).ok());
+  protocol::HelloFrame hello;
+  hello.protocol_version = 1;
+  hello.token = Token("old", {"board"});
+  hello.replica = 7;
+  ASSERT_TRUE(old.Send(protocol::EncodeFrame(hello)).ok());
+  // Reads one message, which must hold exactly one frame.
+  auto next = [&old]() -> absl::StatusOr<protocol::Frame> {
+    auto bytes = old.Receive(absl::Seconds(10));
+    if (!bytes.ok()) return bytes.status();
+    return protocol::DecodeFrame(*bytes);  // refuses trailing frames
+  };
+  auto welcome = next();
+  ASSERT_TRUE(welcome.ok()) << welcome.status();
+  ASSERT_TRUE(std::holds_alternative<protocol::WelcomeFrame>(*welcome));
+  EXPECT_EQ(std::get<protocol::WelcomeFrame>(*welcome).protocol_version, 1u);
+  ASSERT_TRUE(
+      old.Send(protocol::EncodeFrame(protocol::JoinFrame{1, "board", 0, 0, {}}))
+          .ok());
+  for (;;) {
+    auto f = next();
+    ASSERT_TRUE(f.ok()) << f.status();
+    if (std::holds_alternative<protocol::JoinedFrame>(*f)) break;
+  }
+  // 100 changes sent without waiting for acks reach it back to back.
+  auto writer = Connected(101, Token("ada", {"board"}));
+  ASSERT_TRUE(writer->Join("board").ok());
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(writer
+                    ->Edit("board", "tasks",
+                           [i](crdt::Doc& d) {
+                             return SetTitle(d, "t", absl::StrCat(i));
+                           })
+                    .ok());
+  }
+  int updates = 0;
+  while (updates < 100) {
+    auto f = next();
+    ASSERT_TRUE(f.ok()) << f.status() << " after " << updates << " updates";
+    updates += std::holds_alternative<protocol::UpdateFrame>(*f);
+  }
+  ASSERT_TRUE(writer->WaitAcked().ok());
+}
+
 TEST_F(SyncServerTest, FirstFrameMustBeHello) {
   ::lattice::testing::WsTestClient ws;
   ASSERT_TRUE(ws.Connect("127.0.0.1", port()).ok());

@@ -6,6 +6,7 @@
 #define LATTICE_TESTS_ENGINE_SYNC_TEST_UTIL_H_
 
 #include <cstdint>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -101,6 +102,7 @@ class RawClient {
   // Connects and says hello; returns the welcome or the refusal.
   absl::Status Connect(uint16_t port, const std::string& token) {
     ws_ = std::make_unique<::lattice::testing::WsTestClient>();
+    unread_.clear();
     // Changes sent on an earlier connection are resent after the next join
     // as the difference to the server's versions, under new client seqs.
     unacked_.clear();
@@ -122,7 +124,10 @@ class RawClient {
     }
     return absl::OkStatus();
   }
-  void Disconnect() { ws_.reset(); }
+  void Disconnect() {
+    ws_.reset();
+    unread_.clear();
+  }
   ::lattice::testing::WsTestClient& ws() { return *ws_; }
 
   absl::Status SendFrame(const protocol::Frame& frame) {
@@ -132,9 +137,16 @@ class RawClient {
   // The next frame, applying updates and snapshots to the local replicas
   // and advancing the resume point.
   absl::StatusOr<protocol::Frame> Next(absl::Duration timeout) {
-    auto bytes = ws_->Receive(timeout);
-    if (!bytes.ok()) return bytes.status();
-    auto frame = protocol::DecodeFrame(*bytes);
+    if (unread_.empty()) {
+      auto bytes = ws_->Receive(timeout);
+      if (!bytes.ok()) return bytes.status();
+      // One message may be a batch of frames (protocol 2).
+      for (auto& f : protocol::DecodeFrames(*bytes)) {
+        unread_.push_back(std::move(f));
+      }
+    }
+    absl::StatusOr<protocol::Frame> frame = std::move(unread_.front());
+    unread_.pop_front();
     if (!frame.ok()) return frame.status();
     Absorb(*frame);
     received_.push_back(*frame);
@@ -354,6 +366,7 @@ class RawClient {
   std::map<std::string, std::unique_ptr<crdt::Presence>> presence_;
   std::set<uint64_t> unacked_;
   std::vector<protocol::Frame> received_;
+  std::deque<absl::StatusOr<protocol::Frame>> unread_;  // rest of a batch
   std::vector<uint64_t> catch_up_seqs_;
   int catch_up_updates_ = 0;
   uint64_t next_ref_ = 0;

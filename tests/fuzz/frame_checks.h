@@ -7,7 +7,8 @@
 // InvalidArgument or Unimplemented and never throws or crashes; a decoded
 // frame f re-encodes to bytes e that decode to a frame equal to f field by
 // field, e re-encodes to itself (the encoding is canonical), and PeekType(e)
-// names f's type.
+// names f's type. SplitFrames returns OK or InvalidArgument; its pieces
+// are non-empty and concatenate to the input.
 //
 // Header-only so that corpus_replay_test.cc can see CheckFrameBytes (it is
 // force-included there, see tests/fuzz/CMakeLists.txt) without linking the
@@ -124,6 +125,18 @@ inline std::string CheckFrameBytes(
     absl::string_view bytes, const engine::protocol::DecodeLimits& limits) {
   namespace protocol = ::lattice::engine::protocol;
   try {
+    absl::StatusOr<std::vector<absl::string_view>> pieces =
+        protocol::SplitFrames(bytes, limits);
+    if (pieces.ok()) {
+      std::string joined;
+      for (absl::string_view piece : *pieces) {
+        if (piece.empty()) return "SplitFrames gave an empty piece";
+        absl::StrAppend(&joined, piece);
+      }
+      if (joined != bytes) return "SplitFrames pieces differ from the input";
+    } else if (pieces.status().code() != absl::StatusCode::kInvalidArgument) {
+      return "SplitFrames: undocumented error " + pieces.status().ToString();
+    }
     absl::StatusOr<protocol::Frame> frame =
         protocol::DecodeFrame(bytes, limits);
     if (!frame.ok()) {

@@ -27,6 +27,7 @@
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -56,6 +57,18 @@ std::shared_ptr<const std::string> Shared(std::string s) {
   return std::make_shared<const std::string>(std::move(s));
 }
 
+constexpr uint64_t kBatchBytes = 1024;
+
+// 200 short messages with one of 3,000 bytes (above kBatchBytes) among them.
+std::vector<std::string> BurstMessages() {
+  std::vector<std::string> messages;
+  for (int i = 0; i < 200; ++i) {
+    messages.push_back(i == 100 ? std::string(3000, 'x')
+                                : absl::StrCat("m", i, ";"));
+  }
+  return messages;
+}
+
 // Records every event; echoes binary messages back, except a few commands.
 class RecordingHandler : public WsHandler {
  public:
@@ -77,6 +90,11 @@ class RecordingHandler : public WsHandler {
       conn->Send(Shared("a"));
       conn->Send(Shared("b"));
       conn->Close(4000, "bye");
+    } else if (message == "burst") {
+      // Queued on the strand before the first write completes, so all but
+      // the first message wait behind it.
+      conn->EnableBatching(kBatchBytes);
+      for (const std::string& m : BurstMessages()) conn->Send(Shared(m));
     } else if (message == "throw") {
       throw std::runtime_error("handler failure");
     } else if (echo_) {
@@ -343,6 +361,36 @@ TEST_F(WebSocketTest, ManyMessagesArriveInOrder) {
   for (int i = 0; i < kCount; ++i) {
     ASSERT_THAT(client.Receive(kWait), IsOkAndHolds("m" + std::to_string(i)));
   }
+}
+
+TEST_F(WebSocketTest, BatchingJoinsQueuedMessagesInOrder) {
+  Start();
+  WsTestClient client;
+  ASSERT_THAT(client.Connect("127.0.0.1", port_), IsOk());
+  ASSERT_THAT(client.Send("burst"), IsOk());
+  std::string expected;
+  for (const std::string& m : BurstMessages()) expected += m;
+  std::string received;
+  int messages = 0;
+  bool big_alone = false;
+  while (received.size() < expected.size()) {
+    absl::StatusOr<std::string> m = client.Receive(kWait);
+    ASSERT_THAT(m, IsOk());
+    ++messages;
+    if (m->size() > kBatchBytes) {
+      big_alone = *m == std::string(3000, 'x');
+    }
+    received += *m;
+  }
+  EXPECT_EQ(received, expected);
+  EXPECT_TRUE(big_alone) << "a message above the batch limit goes alone";
+  // 199 short messages of ~5 bytes fit in a handful of 1 KiB batches.
+  EXPECT_LT(messages, 20);
+  // OnClose runs on the strand after the last write's completion.
+  ASSERT_THAT(client.Close(1000, "done"), IsOk());
+  ASSERT_TRUE(handler_->WaitClosed(1));
+  EXPECT_EQ(server_->stats().ws_messages_out.load(), 200u);
+  EXPECT_EQ(server_->stats().ws_writes.load(), static_cast<uint64_t>(messages));
 }
 
 TEST_F(WebSocketTest, BroadcastSharesOneBuffer) {
