@@ -217,9 +217,10 @@ class Room : public std::enable_shared_from_this<Room> {
   void JoinPresence(MemberState& m);
   void LeavePresence(uint64_t session_id);
   void DoSetPresence(uint64_t session_id, protocol::PresenceFrame presence);
-  // Sends what changed to every member now when the last flush is a tick
-  // old, else at the next tick.
+  // Sends what changed to every member as soon as the strand is free when
+  // the last flush is a tick old, else at the next tick.
   void SchedulePresenceFlush();
+  void ArmPresenceFlush(std::chrono::steady_clock::time_point due);
   void FlushPresence();
   // Every second while anything is present: TTL expiry, typing auto-stop,
   // checkpoints.

@@ -2,6 +2,7 @@
 // presence frames, per-tick coalesced broadcast, TTL housekeeping and
 // checkpoints. docs/protocol.md, "Presence", is the contract. Everything
 // here runs on the room's strand.
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -169,13 +170,21 @@ void Room::DoSetPresence(uint64_t session_id,
 
 void Room::SchedulePresenceFlush() {
   if (presence_flush_scheduled_ || state_ == State::kClosed) return;
-  const auto now = std::chrono::steady_clock::now();
+  presence_flush_scheduled_ = true;
   const auto due =
       last_presence_flush_ + ToChrono(context_.options.presence_tick);
-  if (now >= due)
-    return FlushPresence();  // leading edge: quiet rooms
-                             // stay instant
-  presence_flush_scheduled_ = true;
+  if (std::chrono::steady_clock::now() < due) return ArmPresenceFlush(due);
+  // Leading edge: quiet rooms stay instant. Posted rather than run here, so
+  // the presence frames already queued on the strand are applied first and
+  // leave in the same frame: a room that falls behind (tick 0 under load)
+  // sends one frame per member per burst, not one per update.
+  asio::post(strand_, [self = shared_from_this()] {
+    self->presence_flush_scheduled_ = false;
+    self->FlushPresence();
+  });
+}
+
+void Room::ArmPresenceFlush(std::chrono::steady_clock::time_point due) {
   presence_timer_.expires_at(due);
   presence_timer_.async_wait(
       [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -208,7 +217,16 @@ void Room::FlushPresence() {
     m.presence_seen = generation;
     stats_.AddDeliveries(1, frame->size(), last_presence_flush_);
   }
-  if (deferred) SchedulePresenceFlush();
+  if (deferred && !presence_flush_scheduled_) {
+    // Try the slow readers again in a tick, and not sooner than 10 ms: with
+    // tick 0 an immediate retry would spin on the strand until their
+    // backlog drains.
+    presence_flush_scheduled_ = true;
+    ArmPresenceFlush(last_presence_flush_ +
+                     std::max(ToChrono(context_.options.presence_tick),
+                              std::chrono::steady_clock::duration(
+                                  std::chrono::milliseconds(10))));
+  }
 }
 
 void Room::SchedulePresenceHousekeeping() {

@@ -181,6 +181,36 @@ TEST_F(PresenceTest, ASlowReaderGetsOnlyTheLatestState) {
   EXPECT_LT(b->PresenceFramesReceived() - before, kMoves / 10u);
 }
 
+// Tick 0 sends at once, and members with any backlog are deferred: the
+// room retries them on a timer (it used to call itself back at once, which
+// recursed while the backlog lasted) and every member still converges.
+TEST_F(PresenceTest, WithTickZeroBackedUpMembersAreRetriedAndConverge) {
+  NodeOptions options = TestNodeOptions(dir_.path());
+  options.sync.engine.max_presence_per_second = 1e6;
+  options.sync.engine.presence_tick = absl::ZeroDuration();
+  options.sync.engine.presence_max_backlog_bytes = 0;
+  Start(std::move(options));
+  auto a = Joined(101, "ada");
+  auto b = Joined(102, "bob");
+  auto c = Joined(103, "cyd");
+  constexpr int kMoves = 2000;
+  for (int i = 1; i <= kMoves; ++i) {
+    ASSERT_TRUE(a->SendPresence("board", [&](protocol::PresenceFrame& p) {
+                   p.set_cursor = true;
+                   p.cursor = Point(i, i);
+                 }).ok());
+  }
+  for (RawClient* reader : {b.get(), c.get()}) {
+    EXPECT_TRUE(reader
+                    ->WaitFor([&] {
+                      auto e = EntryOf(*reader, "ada");
+                      return e && e->cursor &&
+                             std::get<crdt::Point>(*e->cursor).x == kMoves;
+                    })
+                    .ok());
+  }
+}
+
 TEST_F(PresenceTest, RefusalsAreErrorFramesAndTheSessionGoesOn) {
   auto a = Joined(101, "ada");
   ASSERT_TRUE(a->SendPresence("elsewhere", [](protocol::PresenceFrame& p) {
