@@ -1,9 +1,9 @@
 #include "engine/node.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 #include <utility>
-
-#include <boost/asio/executor_work_guard.hpp>
 
 #include "base/logging.h"
 #include "engine/admin_api.h"
@@ -48,36 +48,40 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   std::unique_ptr<Node> node(new Node(std::move(options)));
   const NodeOptions& o = node->options_;
+  node->shards_ = std::make_unique<net::IoShards>(
+      o.threads > 0
+          ? o.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+  net::IoShards* shards = node->shards_.get();
   auto store = storage::RoomStore::Open(o.data_dir, o.store);
   if (!store.ok()) return store.status();
   node->store_ = *std::move(store);
   SyncServerOptions sync_options = o.sync;
   sync_options.max_message_bytes = o.http.websocket.max_message_bytes;
-  auto sync = SyncServer::Create(node->ioc_, *node->store_, sync_options);
+  sync_options.room_context =
+      [shards](absl::string_view room) -> boost::asio::io_context& {
+    return shards->ForKey(room);
+  };
+  auto sync = SyncServer::Create(shards->at(0), *node->store_, sync_options);
   if (!sync.ok()) return sync.status();
   node->sync_ = *std::move(sync);
   node->api_ = std::make_unique<HttpApi>(*node->sync_, o.api);
   Node* raw = node.get();
+  net::HttpServerOptions http_options = o.http;
+  http_options.connection_context = [shards]() -> boost::asio::io_context& {
+    return shards->Next();
+  };
   node->http_ = std::make_unique<net::HttpServer>(
-      node->ioc_,
+      shards->at(0),
       net::HttpServer::AsyncHandler(
           [raw](net::HttpRequest request, net::HttpRespond respond) {
             raw->HandleHttp(std::move(request), std::move(respond));
           }),
-      o.http, node->sync_);
+      std::move(http_options), node->sync_);
   auto port = node->http_->Listen(o.listen_address, o.port);
   if (!port.ok()) return port.status();
   node->port_ = *port;
-  const int threads =
-      o.threads > 0
-          ? o.threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  for (int i = 0; i < threads; ++i) {
-    node->threads_.emplace_back([raw] {
-      auto guard = boost::asio::make_work_guard(raw->ioc_);
-      raw->ioc_.run();
-    });
-  }
+  shards->Start();
   return node;
 }
 
@@ -116,9 +120,10 @@ void Node::Shutdown() {
         absl::Milliseconds(options_.shutdown_grace.count()) + absl::Seconds(1));
   }
   if (sync_ != nullptr) sync_->Shutdown();  // drains queued store work
-  ioc_.stop();
-  for (std::thread& t : threads_) t.join();
-  threads_.clear();
+  if (shards_ != nullptr) {
+    shards_->Stop();
+    shards_->Join();
+  }
   http_.reset();
   api_.reset();
   sync_.reset();

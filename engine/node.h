@@ -1,7 +1,8 @@
 // A Node is one running Lattice server: the RoomStore in a data directory,
-// the sync engine, and the HTTP/WebSocket listener, on an io_context run by
-// a few threads. lattice-server is a Node with flags; tests start Nodes in
-// process on 127.0.0.1 port 0.
+// the sync engine, and the HTTP/WebSocket listener, on thread shards (one
+// io_context and thread each, net/io_shards.h): a connection lives on the
+// next shard in turn, a room on the shard its name hashes to. lattice-server is
+// a Node with flags; tests start Nodes in process on 127.0.0.1 port 0.
 //
 //   NodeOptions options;
 //   options.data_dir = "./data";
@@ -23,14 +24,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
-#include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "engine/http_api.h"
 #include "engine/sync_server.h"
 #include "net/http_server.h"
+#include "net/io_shards.h"
 #include "storage/room_store.h"
 
 #include "absl/status/statusor.h"
@@ -45,7 +43,7 @@ struct NodeOptions {
   uint16_t port = 7700;
   // The RocksDB data directory (created when missing). Default: ./data
   std::string data_dir = "./data";
-  // I/O threads. Default: the number of cores.
+  // I/O threads, one per shard. Default: the number of cores.
   int threads = 0;
   storage::RoomStoreOptions store;
   SyncServerOptions sync;
@@ -84,12 +82,11 @@ class Node {
   void HandleHttp(net::HttpRequest request, net::HttpRespond respond) const;
 
   const NodeOptions options_;
-  boost::asio::io_context ioc_;
+  std::unique_ptr<net::IoShards> shards_;  // destroyed last
   std::unique_ptr<storage::RoomStore> store_;
   std::shared_ptr<SyncServer> sync_;
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::HttpServer> http_;
-  std::vector<std::thread> threads_;
   uint16_t port_ = 0;
 
   absl::Mutex mu_;

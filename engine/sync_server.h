@@ -40,6 +40,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 
 namespace lattice::engine {
@@ -54,6 +55,10 @@ struct SyncServerOptions {
   // The WebSocket message limit the transport enforces, announced in
   // welcome. Default: 1 MiB.
   uint64_t max_message_bytes = 1 << 20;
+  // Picks the io_context whose strand owns a room, e.g. IoShards::ForKey
+  // (net/io_shards.h). Every io_context it returns must outlive the server.
+  // Default (empty): the server's own.
+  std::function<boost::asio::io_context&(absl::string_view room)> room_context;
 };
 
 class SyncServer : public net::WsHandler {

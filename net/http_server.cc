@@ -281,8 +281,9 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
   }
 
   void Accept() {
+    const auto& pick = state_->options().connection_context;
     acceptor_.async_accept(
-        asio::make_strand(ioc_),
+        asio::make_strand(pick ? pick() : ioc_),
         beast::bind_front_handler(&Listener::OnAccept, shared_from_this()));
   }
 

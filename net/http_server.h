@@ -76,6 +76,10 @@ struct HttpServerOptions {
   std::chrono::milliseconds request_timeout{10'000};
   // WebSocket transport; used only when the server has a WsHandler.
   WebSocketOptions websocket;
+  // Picks the io_context of each accepted connection, e.g. IoShards::Next
+  // (net/io_shards.h); called on the listener's strand. Every io_context it
+  // returns must outlive the server. Default (empty): the server's own.
+  std::function<boost::asio::io_context&()> connection_context;
 };
 
 namespace internal {

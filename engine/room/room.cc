@@ -36,7 +36,7 @@ std::shared_ptr<const std::string> Shared(std::string bytes) {
 Room::Room(std::string name, RoomContext& context)
     : name_(std::move(name)),
       context_(context),
-      strand_(asio::make_strand(context.ioc)),
+      strand_(asio::make_strand(context.io_for(name_))),
       idle_timer_(strand_),
       presence_(context.options.server_replica,
                 PresenceLimitsOf(context.options)),

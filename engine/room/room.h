@@ -64,7 +64,8 @@ class Room;
 // What every room shares. Owned by the SyncServer, which outlives its rooms'
 // work (it drains the executor before destruction).
 struct RoomContext {
-  boost::asio::io_context& ioc;
+  // The io_context of a room's strand (SyncServerOptions::room_context).
+  std::function<boost::asio::io_context&(absl::string_view room)> io_for;
   storage::RoomStore& store;
   storage::StoreExecutor& executor;
   const EngineOptions& options;
