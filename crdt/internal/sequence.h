@@ -169,7 +169,10 @@ class Sequence {
   bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
   void BuildIdIndex() const;
   // Records that `chunk` holds ids first .. first+len-1 (once built).
-  void IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const;
+  void IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const {
+    if (id_index_built_) AddToIdIndex(first, len, chunk);
+  }
+  void AddToIdIndex(const OpId& first, uint64_t len, Chunk* chunk) const;
   bool Next(Pos& p) const;
   // Visible elements before run p within its chunk (its content offset).
   uint64_t ContentOffset(Pos p) const;
@@ -180,12 +183,32 @@ class Sequence {
   void InsertContent(size_t chunk, uint64_t at, RunContent content,
                      uint64_t len);
   void InsertRunAt(Pos p, Run run, RunContent content);
+  // Removes content [at, at+n) of `chunk` and its visible count.
+  void EraseContent(size_t chunk, uint64_t at, uint64_t n);
   void MarkDeleted(Pos p);
   // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
   Pos MergeNeighbors(Pos p);
   static bool CanAppend(const Run& a, const Run& b);
   void AddVisible(size_t chunk, int64_t delta);
-  void MaybeSplitChunk(size_t c);
+  // Splits chunk `c` in two when it outgrew the bounds (kMaxChunkRuns,
+  // kMaxChunkContent).
+  void MaybeSplitChunk(size_t c) {
+    const Chunk& chunk = *chunks_[c];
+    const size_t n = chunk.runs.size();
+    if (n > 2 * kMaxChunkRuns || (chunk.visible > kMaxChunkContent && n >= 2))
+      SplitChunk(c);
+  }
+  void SplitChunk(size_t c);
+  // The fast paths of LocalDelete: the `n` deleted elements at run p's end
+  // (its start) join the tombstone run after (before) it, so no run is
+  // split or merged. False (nothing changed) when that does not apply.
+  // `content_at` is the content offset of the first deleted element; the
+  // deleted id range goes to `targets`.
+  bool DeleteIntoNextTombstone(Pos p, uint64_t offset, uint64_t n,
+                               uint64_t content_at,
+                               std::vector<std::pair<OpId, uint64_t>>* targets);
+  bool DeleteIntoPrevTombstone(Pos p, uint64_t n, uint64_t content_at,
+                               std::vector<std::pair<OpId, uint64_t>>* targets);
   // After a split of `left`: indexes the runs that moved to `right`, and
   // unlists `left` from the blocks it no longer holds.
   void MoveIdsToSplit(Chunk& left, Chunk& right);
@@ -204,6 +227,13 @@ class Sequence {
   // Cursor cache: chunk index and the visible count before it.
   mutable size_t cache_chunk_ = 0;
   mutable uint64_t cache_start_ = 0;
+  // The run FindVisible last found in chunk cache_run_chunk_ and the visible
+  // count before it in that chunk, so that typing and backspacing find their
+  // run without scanning the chunk. Any change to the runs before it or to
+  // their number drops it (cache_run_chunk_ = SIZE_MAX).
+  mutable size_t cache_run_chunk_ = SIZE_MAX;
+  mutable size_t cache_run_ = 0;
+  mutable uint64_t cache_run_start_ = 0;
   // Built by the first FindId, so that a replica that only edits locally
   // (and a freshly loaded one) never pays for it; maintained from then on
   // wherever ids enter a chunk (IndexIds) or move to another (chunk split).
