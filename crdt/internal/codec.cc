@@ -27,7 +27,7 @@ absl::StatusOr<uint8_t> Reader::Byte() {
   return static_cast<uint8_t>(data_[pos_++]);
 }
 
-absl::StatusOr<uint64_t> Reader::Varint() {
+absl::StatusOr<uint64_t> Reader::LongVarint() {
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (pos_ >= data_.size()) return Error("truncated varint");

@@ -567,6 +567,28 @@ void Sequence::AppendRun(Run run, RunContent content) {
   AddVisible(c, static_cast<int64_t>(run.visible()));
 }
 
+void Sequence::AppendTextChunk(absl::Span<const Run> runs,
+                               std::u32string text) {
+  if (!chunks_.back()->runs.empty()) {
+    chunks_.push_back(NewChunk());
+    chunks_.back()->index = chunks_.size() - 1;
+  }
+  Chunk& chunk = *chunks_.back();
+  cache_run_chunk_ = SIZE_MAX;
+  chunk.runs.reserve(runs.size());
+  for (const Run& r : runs) {
+    if (!chunk.runs.empty() && CanAppend(chunk.runs.back(), r)) {
+      chunk.runs.back().len += r.len;
+    } else {
+      chunk.runs.push_back(r);
+    }
+    IndexIds(r.id, r.len, &chunk);
+  }
+  const auto live = static_cast<int64_t>(text.size());
+  chunk.text = std::move(text);
+  AddVisible(chunks_.size() - 1, live);
+}
+
 std::u32string Sequence::Text() const {
   std::u32string out;
   out.reserve(size_);

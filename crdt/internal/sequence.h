@@ -103,6 +103,12 @@ class Sequence {
   // Appends a run at the end without integration (snapshot load, where runs
   // arrive in document order).
   void AppendRun(Run run, RunContent content);
+  // Appends `runs` (in document order, merged as AppendRun merges) whose
+  // live elements read `text`, as a chunk of their own: a snapshot load
+  // builds each chunk at its final size, with no copy of the text.
+  // REQUIRES: is_text(), runs not empty, runs.size() <= kMaxChunkRuns,
+  // text.size() the runs' live length.
+  void AppendTextChunk(absl::Span<const Run> runs, std::u32string text);
 
   // Calls fn(run, content) for every run in document order (content empty
   // for deleted runs).

@@ -145,8 +145,9 @@ size_t NearSize(const OpId& id, const OpId& base) {
   return n;
 }
 
-absl::Status VersionBound::Check(const Reader& r, const OpId& id, uint64_t len,
-                                 absl::string_view what) {
+absl::Status VersionBound::CheckOtherReplica(const Reader& r, const OpId& id,
+                                             uint64_t len,
+                                             absl::string_view what) {
   if (id.replica != replica_) {
     replica_ = id.replica;
     count_ = version_.Get(id.replica);
@@ -372,7 +373,6 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
   flags_of.reserve(n);
   OpId prev_end = kNoId;
   OpId prev_right = kNoId;
-  uint64_t visible = 0;
   // Per run, the later run whose first id is its right origin (SIZE_MAX:
   // none, or known); resolved once every id is read.
   std::vector<size_t> aheads;
@@ -436,7 +436,6 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
     prev_end = {run.id.replica, run.id.counter + run.len};
     prev_right = run.origin_right;
     prev_ahead = ahead;
-    if (!run.deleted) visible += run.len;
     runs.push_back(run);
     aheads.push_back(ahead);
     flags_of.push_back(flags);
@@ -447,16 +446,15 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
     if (aheads[k] != SIZE_MAX) runs[k].origin_right = runs[aheads[k]].id;
   }
   if (is_text) {
-    LATTICE_ASSIGN_OR_RETURN(std::u32string cps,
-                             ReadCodePoints(in.text, visible));
-    uint64_t at = 0;
-    for (const Run& run : runs) {
-      RunContent content;
-      if (!run.deleted) {
-        content.text = std::u32string_view(cps).substr(at, run.len);
-        at += run.len;
-      }
-      seq.AppendRun(run, content);
+    // Chunk by chunk, each decoding its text straight into its own string.
+    const auto all = absl::MakeConstSpan(runs);
+    for (size_t k = 0; k < runs.size(); k += Sequence::kMaxChunkRuns) {
+      const auto chunk = all.subspan(k, Sequence::kMaxChunkRuns);
+      uint64_t live = 0;
+      for (const Run& run : chunk) live += run.visible();
+      LATTICE_ASSIGN_OR_RETURN(std::u32string cps,
+                               ReadCodePoints(in.text, live));
+      seq.AppendTextChunk(chunk, std::move(cps));
     }
     return absl::OkStatus();
   }
