@@ -44,7 +44,10 @@ class Reader {
   Reader(absl::string_view data, absl::string_view what)
       : data_(data), what_(what) {}
 
-  absl::StatusOr<uint8_t> Byte();
+  absl::StatusOr<uint8_t> Byte() {
+    if (pos_ < data_.size()) return static_cast<uint8_t>(data_[pos_++]);
+    return Error("truncated input");
+  }
   absl::StatusOr<uint64_t> Varint() {
     // Most varints of a snapshot are one byte: that case inline.
     if (pos_ < data_.size() && static_cast<uint8_t>(data_[pos_]) < 0x80)

@@ -356,6 +356,9 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
   size_t pos = 0;
   uint64_t buf = 0;  // next bits, MSB first; below them, bits of in[pos..]
   int bits = 0;      // valid bits at the top of buf
+  // The table of the context each byte starts, by byte.
+  std::array<Table, 256> next_of;
+  for (size_t b = 0; b < 256; ++b) next_of[b] = idx[context[b]];
   size_t offset = idx[k].offset;
   int shift = idx[k].shift;
   size_t i = 0;
@@ -375,9 +378,8 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
         o[i++] = static_cast<char>(s);
         buf <<= len;
         bits -= len;
-        const Table& next = idx[context[s]];
-        offset = next.offset;
-        shift = next.shift;
+        offset = next_of[s].offset;
+        shift = next_of[s].shift;
       }
       continue;
     }
@@ -393,9 +395,8 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
     o[i++] = static_cast<char>(s);
     buf <<= len;
     bits -= len;
-    const Table& next = idx[context[s]];
-    offset = next.offset;
-    shift = next.shift;
+    offset = next_of[s].offset;
+    shift = next_of[s].shift;
   }
   if (pos != m || bits >= 8 || buf != 0)
     return r.Error("huffman stream has trailing bits");
