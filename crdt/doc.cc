@@ -265,7 +265,9 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
   op.id = run.id;
   op.len = run.len;
   op.container = text;
-  op.text = std::u32string(cps);
+  // Typing will extend it: room for a word or two without regrowing.
+  op.text.reserve(std::max<size_t>(cps.size(), 32));
+  op.text.append(cps);
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
   local_ops_.push_back(std::move(op));

@@ -22,14 +22,10 @@ void VersionVector::Advance(ReplicaId replica, uint64_t count) {
   }
 }
 
-uint64_t VersionVector::Extend(ReplicaId replica, uint64_t n) {
-  if (extended_ == nullptr || extended_replica_ != replica) {
-    extended_ = &entries_[replica];
-    extended_replica_ = replica;
-  }
-  const uint64_t before = *extended_;
-  *extended_ += n;
-  return before;
+uint64_t* VersionVector::CacheCountOf(ReplicaId replica) {
+  extended_ = &entries_[replica];
+  extended_replica_ = replica;
+  return extended_;
 }
 
 void VersionVector::Merge(const VersionVector& other) {

@@ -57,7 +57,14 @@ class VersionVector {
   void Advance(ReplicaId replica, uint64_t count);
   // Adds `n` > 0 to `replica`'s count and returns the count before: a local
   // replica numbering its next op, in one lookup.
-  uint64_t Extend(ReplicaId replica, uint64_t n);
+  uint64_t Extend(ReplicaId replica, uint64_t n) {
+    uint64_t* count = extended_ != nullptr && extended_replica_ == replica
+                          ? extended_
+                          : CacheCountOf(replica);
+    const uint64_t before = *count;
+    *count += n;
+    return before;
+  }
   // Raises every entry to the maximum of both.
   void Merge(const VersionVector& other);
   // Returns whether every operation in `other` is included here.
@@ -86,6 +93,9 @@ class VersionVector {
   std::string DebugString() const;
 
  private:
+  // Points extended_ at `replica`'s count (inserting it) and returns it.
+  uint64_t* CacheCountOf(ReplicaId replica);
+
   absl::btree_map<ReplicaId, uint64_t> entries_;  // no zero counts
   // The count Extend last raised, and its replica: a replica numbering its
   // ops looks its count up once, not per op. Null after any insertion of a

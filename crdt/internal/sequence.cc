@@ -58,7 +58,8 @@ uint64_t Sequence::ChunkStart(size_t c) const {
   return cache_start_;
 }
 
-Sequence::Pos Sequence::FindVisible(uint64_t index, uint64_t* offset) const {
+Sequence::Pos Sequence::FindVisibleScan(uint64_t index,
+                                        uint64_t* offset) const {
   size_t c = cache_chunk_;
   uint64_t start = cache_start_;
   while (index < start) {

@@ -169,7 +169,19 @@ class Sequence {
   // Moves the cache to chunk `c` and returns the visible count before it.
   uint64_t ChunkStart(size_t c) const;
   // Finds the run holding visible element `index` and the offset in it.
-  Pos FindVisible(uint64_t index, uint64_t* offset) const;
+  // Inline for the cached run (typing, backspacing); else FindVisibleScan.
+  Pos FindVisible(uint64_t index, uint64_t* offset) const {
+    if (cache_run_chunk_ == cache_chunk_) {
+      // Wraps (and fails the test) when `index` lies before the run.
+      const uint64_t local = index - cache_start_ - cache_run_start_;
+      if (local < chunks_[cache_chunk_]->runs[cache_run_].visible()) {
+        *offset = local;
+        return {cache_chunk_, cache_run_};
+      }
+    }
+    return FindVisibleScan(index, offset);
+  }
+  Pos FindVisibleScan(uint64_t index, uint64_t* offset) const;
   // Finds the run holding `id`; false when absent. O(1) expected: it looks
   // the id's block up in the id index (built on the first call).
   bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
