@@ -194,11 +194,17 @@ class SpanIndex {
     uint64_t offset;  // position of the replica's counter 0
     uint64_t count;   // its ops in the version
   };
+  // Consecutive lookups mostly share a replica: the last base found is
+  // tried before the binary search.
   const Base* BaseOf(ReplicaId replica) const {
+    if (last_base_ != nullptr && last_base_->replica == replica)
+      return last_base_;
     auto it = std::lower_bound(
         bases_.begin(), bases_.end(), replica,
         [](const Base& b, ReplicaId r) { return b.replica < r; });
-    return it == bases_.end() || it->replica != replica ? nullptr : &*it;
+    if (it == bases_.end() || it->replica != replica) return nullptr;
+    last_base_ = &*it;
+    return last_base_;
   }
   // REQUIRES: dense_ and `id` inside the version.
   uint64_t Position(const OpId& id) const {
@@ -212,7 +218,8 @@ class SpanIndex {
   }
 
   std::vector<Span> spans_;
-  std::vector<Base> bases_;
+  std::vector<Base> bases_;  // not changed once Build returns
+  mutable const Base* last_base_ = nullptr;
   bool dense_ = false;
   std::vector<uint64_t> bits_;   // dense_: bit p set = a span starts at p
   std::vector<uint32_t> rank_;   // dense_: set bits in the words before

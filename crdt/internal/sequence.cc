@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "crdt/text_units.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -588,6 +589,13 @@ void Sequence::AppendTextChunk(absl::Span<const Run> runs,
   const auto live = static_cast<int64_t>(text.size());
   chunk.text = std::move(text);
   AddVisible(chunks_.size() - 1, live);
+}
+
+std::string Sequence::Utf8Text() const {
+  std::string out;
+  out.reserve(size_);  // exact for ASCII, the usual case
+  for (const auto& c : chunks_) AppendUtf8(c->text, &out);
+  return out;
 }
 
 std::u32string Sequence::Text() const {

@@ -136,6 +136,9 @@ class Sequence {
 
   // The visible text (Text) in code points.
   std::u32string Text() const;
+  // The visible text (Text) in UTF-8, written chunk by chunk (no code point
+  // copy of the whole text).
+  std::string Utf8Text() const;
   // The visible element at `index`. REQUIRES: index < size(), list.
   const Value& ValueAt(uint64_t index) const;
   // Id of the visible element at `index`. REQUIRES: index < size().
