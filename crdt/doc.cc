@@ -217,16 +217,22 @@ absl::StatusOr<ContainerId> Doc::ListInsertContainer(ContainerId list,
 
 absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
                              absl::string_view utf8) {
-  LATTICE_ASSIGN_OR_RETURN(Container * c, Get(text, ContainerType::kText));
+  Container* c = Cached(text, ContainerType::kText);
+  if (c == nullptr) {
+    LATTICE_ASSIGN_OR_RETURN(c, Get(text, ContainerType::kText));
+  }
   if (index > c->seq->size()) {
     return absl::OutOfRangeError(
         absl::StrCat("text index ", index, " > length ", c->seq->size()));
   }
-  std::u32string cps;
-  if (utf8.size() == 1 && static_cast<uint8_t>(utf8[0]) < 0x80) {
-    cps.assign(1, static_cast<char32_t>(utf8[0]));  // a keystroke
-  } else {
-    LATTICE_ASSIGN_OR_RETURN(cps, Utf8ToCodePoints(utf8));
+  // A keystroke (one ASCII byte) skips the decoder and the string.
+  const char32_t keystroke =
+      static_cast<unsigned char>(utf8.empty() ? 0 : utf8[0]);
+  std::u32string decoded;
+  std::u32string_view cps(&keystroke, 1);
+  if (utf8.size() != 1 || keystroke >= 0x80) {
+    LATTICE_ASSIGN_OR_RETURN(decoded, Utf8ToCodePoints(utf8));
+    cps = decoded;
   }
   if (cps.empty()) return absl::OkStatus();
   if (cps.size() > kMaxRunLength)
@@ -235,7 +241,8 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
   run.id = NextId(cps.size());
   run.len = static_cast<uint32_t>(cps.size());
   c->seq->LocalInsert(index, run, {cps, {}});
-  Emit({text, ChangeEvent::Kind::kInsert, "", index, run.len, 0, true});
+  if (observer_)
+    Emit({text, ChangeEvent::Kind::kInsert, "", index, run.len, 0, true});
   // Typing continues the previous local op: extend it in place.
   if (!local_ops_.empty()) {
     Op& prev = local_ops_.back();
@@ -244,7 +251,11 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
         run.origin_left == OpId{replica_, prev.end() - 1} &&
         run.origin_right == prev.origin_right) {
       prev.len += run.len;
-      prev.text += cps;
+      if (cps.size() == 1) {
+        prev.text.push_back(cps[0]);
+      } else {
+        prev.text.append(cps);
+      }
       return absl::OkStatus();
     }
   }
@@ -254,7 +265,9 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
   op.id = run.id;
   op.len = run.len;
   op.container = text;
-  op.text = std::move(cps);
+  // Typing will extend it: room for a word or two without regrowing.
+  op.text.reserve(std::max<size_t>(cps.size(), 32));
+  op.text.append(cps);
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
   local_ops_.push_back(std::move(op));
@@ -262,7 +275,10 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
 }
 
 absl::Status Doc::TextDelete(ContainerId text, uint64_t index, uint64_t count) {
-  LATTICE_ASSIGN_OR_RETURN(Container * c, Get(text, ContainerType::kText));
+  Container* c = Cached(text, ContainerType::kText);
+  if (c == nullptr) {
+    LATTICE_ASSIGN_OR_RETURN(c, Get(text, ContainerType::kText));
+  }
   if (index > c->seq->size() || count > c->seq->size() - index) {
     return absl::OutOfRangeError(absl::StrCat("delete [", index, ", +", count,
                                               ") past text length ",
@@ -293,26 +309,28 @@ absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
   targets.clear();
   c->seq->LocalDelete(index, count, &targets);
   for (const auto& [target, len] : targets) {
-    Op op;
-    op.kind = Op::Kind::kDelete;
-    op.id = NextId(len);
-    op.len = len;
-    op.container = seq;
-    op.target = target;
-    RecordDelete(op);
+    const OpId id = NextId(len);
+    RecordDelete(id, {len, seq, target, false});
     // Backspacing continues the previous local op: extend it in place.
     if (!local_ops_.empty()) {
       Op& prev = local_ops_.back();
       if (prev.kind == Op::Kind::kDelete && prev.container == seq &&
-          prev.end() == op.id.counter &&
-          internal::ExtendDelete(prev.target, prev.len, prev.reversed,
-                                 op.target, op.len, op.reversed)) {
+          prev.end() == id.counter &&
+          internal::ExtendDelete(prev.target, prev.len, prev.reversed, target,
+                                 len, /*op_reversed=*/false)) {
         continue;
       }
     }
+    Op op;
+    op.kind = Op::Kind::kDelete;
+    op.id = id;
+    op.len = len;
+    op.container = seq;
+    op.target = target;
     local_ops_.push_back(std::move(op));
   }
-  Emit({seq, ChangeEvent::Kind::kDelete, "", index, count, 0, true});
+  if (observer_)
+    Emit({seq, ChangeEvent::Kind::kDelete, "", index, count, 0, true});
   return absl::OkStatus();
 }
 
@@ -352,14 +370,22 @@ void Doc::SetObserver(Observer observer) {
 // ---- Remote application
 // ------------------------------------------------------
 
-void Doc::RecordDelete(const Op& op) {
-  // Extend the previous record of this replica when the ids continue it.
-  // The last record is the usual predecessor (a replica's latest delete).
+void Doc::RecordDelete(const OpId& id, const internal::DeleteRecord& d) {
+  // The usual predecessor is the record written last (a replica's latest
+  // delete); otherwise the record before `id`.
+  if (last_delete_ != nullptr && last_delete_id_.replica == id.replica &&
+      last_delete_id_.counter + last_delete_->len == id.counter &&
+      last_delete_->container == d.container &&
+      internal::ExtendDelete(last_delete_->target, last_delete_->len,
+                             last_delete_->reversed, d.target, d.len,
+                             d.reversed)) {
+    return;
+  }
   auto it = deletes_.end();
-  if (!deletes_.empty() && std::prev(it)->first < op.id) {
+  if (!deletes_.empty() && std::prev(it)->first < id) {
     --it;
   } else {
-    it = deletes_.lower_bound(op.id);
+    it = deletes_.lower_bound(id);
     if (it == deletes_.begin())
       it = deletes_.end();
     else
@@ -367,17 +393,22 @@ void Doc::RecordDelete(const Op& op) {
   }
   if (it != deletes_.end()) {
     internal::DeleteRecord& prev = it->second;
-    if (it->first.replica == op.id.replica &&
-        it->first.counter + prev.len == op.id.counter &&
-        prev.container == op.container &&
-        internal::ExtendDelete(prev.target, prev.len, prev.reversed, op.target,
-                               op.len, op.reversed)) {
+    if (it->first.replica == id.replica &&
+        it->first.counter + prev.len == id.counter &&
+        prev.container == d.container &&
+        internal::ExtendDelete(prev.target, prev.len, prev.reversed, d.target,
+                               d.len, d.reversed)) {
+      last_delete_id_ = it->first;
+      last_delete_ = &prev;
       return;
     }
   }
-  deletes_.emplace(op.id,
-                   internal::DeleteRecord{op.len, op.container, op.target,
-                                          op.reversed && op.len > 1});
+  it = deletes_
+           .emplace(id, internal::DeleteRecord{d.len, d.container, d.target,
+                                               d.reversed && d.len > 1})
+           .first;
+  last_delete_id_ = id;
+  last_delete_ = &it->second;
 }
 
 absl::Status Doc::ApplyMapSet(const Op& op, bool local) {
@@ -461,7 +492,7 @@ absl::Status Doc::ApplyDelete(const Op& op) {
   }
   LATTICE_RETURN_IF_ERROR(
       it->second->seq->DeleteIds(op.target, op.len, on_deleted));
-  RecordDelete(op);
+  RecordDelete(op.id, {op.len, op.container, op.target, op.reversed});
   return absl::OkStatus();
 }
 

@@ -205,13 +205,22 @@ class Doc {
   absl::StatusOr<internal::Container*> Get(ContainerId id, ContainerType type);
   absl::StatusOr<const internal::Container*> Get(ContainerId id,
                                                  ContainerType type) const;
+  // The container Get() last found if it is `id` of `type`, else null: the
+  // keystroke path, without a StatusOr.
+  internal::Container* Cached(ContainerId id, ContainerType type) const {
+    return id == cached_id_ && cached_ != nullptr && cached_->type == type
+               ? cached_
+               : nullptr;
+  }
   OpId NextId(uint64_t len);
   void RecordLocal(internal::Op op);
   absl::Status ApplyRemoteOp(internal::Op& op);
   absl::Status ApplyMapSet(const internal::Op& op, bool local);
   absl::Status ApplyInsert(internal::Op& op);
   absl::Status ApplyDelete(const internal::Op& op);
-  void RecordDelete(const internal::Op& op);
+  // Records delete `id` (extending the record before it when it continues
+  // it).
+  void RecordDelete(const OpId& id, const internal::DeleteRecord& d);
   void RegisterContainer(ContainerId id, ContainerType type);
   bool DepsReady(const internal::Op& op) const;
   absl::Status DrainPending(uint64_t batch, ApplyResult* result);
@@ -232,6 +241,11 @@ class Doc {
       containers_;
   // Delete ops by id, kept so ChangesSince can send them.
   absl::btree_map<OpId, internal::DeleteRecord> deletes_;
+  // The record RecordDelete last wrote and its id, so that a run of
+  // backspaces extends it without a tree search; null until then. Valid
+  // because RecordDelete is the only insertion into deletes_ after load.
+  OpId last_delete_id_;
+  internal::DeleteRecord* last_delete_ = nullptr;
   std::vector<internal::Op> local_ops_;
   // Pending remote ops per replica, by first counter.
   absl::btree_map<ReplicaId, absl::btree_map<uint64_t, PendingOp>> pending_;

@@ -15,7 +15,6 @@ using internal::AppendJsonString;
 using internal::Container;
 using internal::Run;
 
-
 absl::StatusOr<ContainerType> Doc::TypeOf(ContainerId id) const {
   auto it = containers_.find(id);
   if (it == containers_.end()) {
@@ -93,8 +92,8 @@ absl::StatusOr<std::u32string> Doc::GetCodePoints(ContainerId text) const {
 }
 
 absl::StatusOr<std::string> Doc::GetText(ContainerId text) const {
-  LATTICE_ASSIGN_OR_RETURN(std::u32string cps, GetCodePoints(text));
-  return CodePointsToUtf8(cps);
+  LATTICE_ASSIGN_OR_RETURN(const Container* c, Get(text, ContainerType::kText));
+  return c->seq->Utf8Text();
 }
 
 absl::StatusOr<int64_t> Doc::CounterValue(ContainerId counter) const {

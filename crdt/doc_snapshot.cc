@@ -326,6 +326,7 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
   LATTICE_ASSIGN_OR_RETURN(
       uint64_t n_deletes,
       r.Bounded(cols.delete_flags.remaining(), "delete count"));
+  OpId prev_delete_id = kNoId;
   OpId prev_end = kNoId;
   OpId prev_target_end = kNoId;
   ContainerId prev_container = kNoId;
@@ -358,9 +359,10 @@ absl::StatusOr<std::unique_ptr<Doc>> Doc::LoadSnapshot(ReplicaId replica,
                    (flags & kDeleteTargetNearId) ? id : prev_target_end));
     LATTICE_RETURN_IF_ERROR(
         bound.Check(cols.delete_ids, d.target, d.len, "delete target"));
-    if (!doc->deletes_.empty() && !(doc->deletes_.rbegin()->first < id)) {
+    if (k > 0 && !(prev_delete_id < id)) {
       return cols.delete_ids.Error("deletes not in id order");
     }
+    prev_delete_id = id;
     doc->deletes_.emplace_hint(doc->deletes_.end(), id, d);
     prev_end = {id.replica, id.counter + d.len};
     prev_target_end = {d.target.replica, d.target.counter + d.len};

@@ -194,11 +194,17 @@ class SpanIndex {
     uint64_t offset;  // position of the replica's counter 0
     uint64_t count;   // its ops in the version
   };
+  // Consecutive lookups mostly share a replica: the last base found is
+  // tried before the binary search.
   const Base* BaseOf(ReplicaId replica) const {
+    if (last_base_ != nullptr && last_base_->replica == replica)
+      return last_base_;
     auto it = std::lower_bound(
         bases_.begin(), bases_.end(), replica,
         [](const Base& b, ReplicaId r) { return b.replica < r; });
-    return it == bases_.end() || it->replica != replica ? nullptr : &*it;
+    if (it == bases_.end() || it->replica != replica) return nullptr;
+    last_base_ = &*it;
+    return last_base_;
   }
   // REQUIRES: dense_ and `id` inside the version.
   uint64_t Position(const OpId& id) const {
@@ -212,7 +218,8 @@ class SpanIndex {
   }
 
   std::vector<Span> spans_;
-  std::vector<Base> bases_;
+  std::vector<Base> bases_;  // not changed once Build returns
+  mutable const Base* last_base_ = nullptr;
   bool dense_ = false;
   std::vector<uint64_t> bits_;   // dense_: bit p set = a span starts at p
   std::vector<uint32_t> rank_;   // dense_: set bits in the words before
@@ -270,6 +277,12 @@ class Covered {
 absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
   // 1. Every op id is used by one record at most.
   std::vector<Span> spans;
+  size_t n_spans = deletes_.size();
+  for (const auto& [cid, c] : containers_) {
+    n_spans += c->map.entries.size() + c->map.shadows.size() +
+               c->counter.adds.size() + (c->seq ? c->seq->run_count() : 0);
+  }
+  spans.reserve(n_spans);
   for (const auto& [cid, c] : containers_) {
     for (const auto& [key, e] : c->map.entries) {
       if (e.lamport > max_lamport_) {
@@ -380,11 +393,15 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
 
   // 4. Delete targets are tombstones of the delete's container.
   Covered covered;
+  ContainerId checked = kRootId;  // a sequence, once a delete passed
   for (const auto& [id, d] : deletes_) {
-    auto it = containers_.find(d.container);
-    if (it == containers_.end() || !it->second->seq) {
-      return Invalid(absl::StrCat("delete ", Str(id), ": container ",
-                                  Str(d.container), " is not a sequence"));
+    if (d.container != checked || checked == kRootId) {
+      auto it = containers_.find(d.container);
+      if (it == containers_.end() || !it->second->seq) {
+        return Invalid(absl::StrCat("delete ", Str(id), ": container ",
+                                    Str(d.container), " is not a sequence"));
+      }
+      checked = d.container;
     }
     for (uint64_t at = d.target.counter; at < d.target.counter + d.len;) {
       const Span* s = index.Find({d.target.replica, at});

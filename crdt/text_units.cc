@@ -32,21 +32,42 @@ absl::StatusOr<std::u32string> Utf8ToCodePoints(absl::string_view s) {
 }
 
 void AppendUtf8(std::u32string_view cps, std::string* out) {
+  // Sized first, then written through a pointer, eight ASCII code points at
+  // a time where it can: a push_back per byte cost several times more.
+  size_t n = cps.size();
   for (char32_t c : cps) {
+    if (c >= 0x80) n += 1 + (c >= 0x800) + (c >= 0x10000);
+  }
+  const size_t at = out->size();
+  out->resize(at + n);
+  char* p = out->data() + at;
+  size_t i = 0;
+  while (i < cps.size()) {
+    if (cps.size() - i >= 8) {
+      char32_t any = 0;
+      for (size_t j = 0; j < 8; ++j) any |= cps[i + j];
+      if (any < 0x80) {
+        for (size_t j = 0; j < 8; ++j) p[j] = static_cast<char>(cps[i + j]);
+        p += 8;
+        i += 8;
+        continue;
+      }
+    }
+    const char32_t c = cps[i++];
     if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
+      *p++ = static_cast<char>(c);
     } else if (c < 0x800) {
-      out->push_back(static_cast<char>(0xc0 | (c >> 6)));
-      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+      *p++ = static_cast<char>(0xc0 | (c >> 6));
+      *p++ = static_cast<char>(0x80 | (c & 0x3f));
     } else if (c < 0x10000) {
-      out->push_back(static_cast<char>(0xe0 | (c >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+      *p++ = static_cast<char>(0xe0 | (c >> 12));
+      *p++ = static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+      *p++ = static_cast<char>(0x80 | (c & 0x3f));
     } else {
-      out->push_back(static_cast<char>(0xf0 | (c >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (c & 0x3f)));
+      *p++ = static_cast<char>(0xf0 | (c >> 18));
+      *p++ = static_cast<char>(0x80 | ((c >> 12) & 0x3f));
+      *p++ = static_cast<char>(0x80 | ((c >> 6) & 0x3f));
+      *p++ = static_cast<char>(0x80 | (c & 0x3f));
     }
   }
 }

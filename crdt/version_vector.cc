@@ -14,15 +14,18 @@ uint64_t VersionVector::Get(ReplicaId replica) const {
 
 void VersionVector::Advance(ReplicaId replica, uint64_t count) {
   if (count == 0) return;
-  uint64_t& v = entries_[replica];
-  v = std::max(v, count);
+  auto [it, inserted] = entries_.try_emplace(replica, count);
+  if (inserted) {
+    extended_ = nullptr;
+  } else {
+    it->second = std::max(it->second, count);
+  }
 }
 
-uint64_t VersionVector::Extend(ReplicaId replica, uint64_t n) {
-  uint64_t& v = entries_[replica];
-  const uint64_t before = v;
-  v += n;
-  return before;
+uint64_t* VersionVector::CacheCountOf(ReplicaId replica) {
+  extended_ = &entries_[replica];
+  extended_replica_ = replica;
+  return extended_;
 }
 
 void VersionVector::Merge(const VersionVector& other) {

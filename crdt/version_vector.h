@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "crdt/ids.h"
 #include "crdt/internal/codec.h"
@@ -29,6 +30,25 @@ class VersionVector {
   // input; a room with more distinct writers than this is not supported).
   static constexpr uint64_t kMaxReplicas = 1 << 20;
 
+  VersionVector() = default;
+  // Copies and moves drop the Extend cache (it points into the tree).
+  VersionVector(const VersionVector& other) : entries_(other.entries_) {}
+  VersionVector(VersionVector&& other) noexcept
+      : entries_(std::move(other.entries_)) {
+    other.extended_ = nullptr;
+  }
+  VersionVector& operator=(const VersionVector& other) {
+    entries_ = other.entries_;
+    extended_ = nullptr;
+    return *this;
+  }
+  VersionVector& operator=(VersionVector&& other) noexcept {
+    entries_ = std::move(other.entries_);
+    extended_ = nullptr;
+    other.extended_ = nullptr;
+    return *this;
+  }
+
   // Returns how many operations of `replica` are included (0 if none).
   uint64_t Get(ReplicaId replica) const;
   // Returns whether operation `id` is included.
@@ -37,7 +57,14 @@ class VersionVector {
   void Advance(ReplicaId replica, uint64_t count);
   // Adds `n` > 0 to `replica`'s count and returns the count before: a local
   // replica numbering its next op, in one lookup.
-  uint64_t Extend(ReplicaId replica, uint64_t n);
+  uint64_t Extend(ReplicaId replica, uint64_t n) {
+    uint64_t* count = extended_ != nullptr && extended_replica_ == replica
+                          ? extended_
+                          : CacheCountOf(replica);
+    const uint64_t before = *count;
+    *count += n;
+    return before;
+  }
   // Raises every entry to the maximum of both.
   void Merge(const VersionVector& other);
   // Returns whether every operation in `other` is included here.
@@ -50,7 +77,9 @@ class VersionVector {
   }
   bool empty() const { return entries_.empty(); }
 
-  friend bool operator==(const VersionVector&, const VersionVector&) = default;
+  friend bool operator==(const VersionVector& a, const VersionVector& b) {
+    return a.entries_ == b.entries_;
+  }
 
   // Canonical encoding: entries in replica order, zero counts omitted.
   std::string Encode() const;
@@ -64,7 +93,15 @@ class VersionVector {
   std::string DebugString() const;
 
  private:
+  // Points extended_ at `replica`'s count (inserting it) and returns it.
+  uint64_t* CacheCountOf(ReplicaId replica);
+
   absl::btree_map<ReplicaId, uint64_t> entries_;  // no zero counts
+  // The count Extend last raised, and its replica: a replica numbering its
+  // ops looks its count up once, not per op. Null after any insertion of a
+  // key, which may move the tree's values.
+  uint64_t* extended_ = nullptr;
+  ReplicaId extended_replica_ = 0;
 };
 
 }  // namespace lattice::crdt

@@ -22,12 +22,7 @@ absl::Status Reader::Error(absl::string_view message) const {
       absl::StrCat("decode ", what_, ": ", message, " at byte ", pos_));
 }
 
-absl::StatusOr<uint8_t> Reader::Byte() {
-  if (pos_ >= data_.size()) return Error("truncated input");
-  return static_cast<uint8_t>(data_[pos_++]);
-}
-
-absl::StatusOr<uint64_t> Reader::Varint() {
+absl::StatusOr<uint64_t> Reader::LongVarint() {
   uint64_t v = 0;
   for (int shift = 0; shift < 64; shift += 7) {
     if (pos_ >= data_.size()) return Error("truncated varint");

@@ -44,8 +44,16 @@ class Reader {
   Reader(absl::string_view data, absl::string_view what)
       : data_(data), what_(what) {}
 
-  absl::StatusOr<uint8_t> Byte();
-  absl::StatusOr<uint64_t> Varint();
+  absl::StatusOr<uint8_t> Byte() {
+    if (pos_ < data_.size()) return static_cast<uint8_t>(data_[pos_++]);
+    return Error("truncated input");
+  }
+  absl::StatusOr<uint64_t> Varint() {
+    // Most varints of a snapshot are one byte: that case inline.
+    if (pos_ < data_.size() && static_cast<uint8_t>(data_[pos_]) < 0x80)
+      return static_cast<uint8_t>(data_[pos_++]);
+    return LongVarint();
+  }
   absl::StatusOr<int64_t> SignedVarint();
   absl::StatusOr<uint64_t> Fixed64();
   // A varint that must be <= `max` (a count or length checked before use).
@@ -65,6 +73,7 @@ class Reader {
   absl::Status Error(absl::string_view message) const;
 
  private:
+  absl::StatusOr<uint64_t> LongVarint();
   absl::string_view data_;
   absl::string_view what_;
   size_t pos_ = 0;

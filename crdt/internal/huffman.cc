@@ -346,12 +346,21 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
     return r.Error("huffman output size does not match its stream");
 
   std::string out(n, '\0');
+  // Locals rather than members: the stores into `out` may alias anything,
+  // which would reload every member per symbol.
+  char* const o = out.data();
+  const uint16_t* const tab = tables.data();
+  const Table* const idx = index.data();
   const auto* in = reinterpret_cast<const uint8_t*>(stream.data());
   const size_t m = stream.size();
   size_t pos = 0;
   uint64_t buf = 0;  // next bits, MSB first; below them, bits of in[pos..]
   int bits = 0;      // valid bits at the top of buf
-  const Table* ctx = &index[k];
+  // The table of the context each byte starts, by byte.
+  std::array<Table, 256> next_of;
+  for (size_t b = 0; b < 256; ++b) next_of[b] = idx[context[b]];
+  size_t offset = idx[k].offset;
+  int shift = idx[k].shift;
   size_t i = 0;
   while (i < n) {
     if (m - pos >= 8) {
@@ -362,14 +371,15 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
       pos += static_cast<size_t>(take);
       bits += 8 * take;
       while (bits >= kMaxCodeLength && i < n) {
-        const uint16_t entry = tables[ctx->offset + (buf >> ctx->shift)];
+        const uint16_t entry = tab[offset + (buf >> shift)];
         const int len = entry >> 8;
         if (len == 0) return r.Error("huffman symbol in an empty context");
         const auto s = static_cast<uint8_t>(entry);
-        out[i++] = static_cast<char>(s);
+        o[i++] = static_cast<char>(s);
         buf <<= len;
         bits -= len;
-        ctx = &index[context[s]];
+        offset = next_of[s].offset;
+        shift = next_of[s].shift;
       }
       continue;
     }
@@ -377,15 +387,16 @@ absl::StatusOr<std::string> DecodePacked(Reader& r) {
       buf |= uint64_t{in[pos++]} << (56 - bits);
       bits += 8;
     }
-    const uint16_t entry = tables[ctx->offset + (buf >> ctx->shift)];
+    const uint16_t entry = tab[offset + (buf >> shift)];
     const int len = entry >> 8;
     if (len == 0) return r.Error("huffman symbol in an empty context");
     if (len > bits) return r.Error("truncated huffman stream");
     const auto s = static_cast<uint8_t>(entry);
-    out[i++] = static_cast<char>(s);
+    o[i++] = static_cast<char>(s);
     buf <<= len;
     bits -= len;
-    ctx = &index[context[s]];
+    offset = next_of[s].offset;
+    shift = next_of[s].shift;
   }
   if (pos != m || bits >= 8 || buf != 0)
     return r.Error("huffman stream has trailing bits");

@@ -19,9 +19,13 @@ namespace lattice::crdt::internal {
 
 class ReplicaTable {
  public:
-  // Collects the replica of `id` (none for replica 0).
+  // Collects the replica of `id` (none for replica 0). Repeats of the last
+  // one are skipped: ids come mostly from one replica in a row, and Finish
+  // sorts what is collected.
   void Add(const OpId& id) {
-    if (id.replica != 0) replicas_.push_back(id.replica);
+    if (id.replica != 0 &&
+        (replicas_.empty() || replicas_.back() != id.replica))
+      replicas_.push_back(id.replica);
   }
   // Sorts and numbers the collected replicas. REQUIRES: before the rest.
   void Finish();

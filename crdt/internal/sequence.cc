@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "base/logging.h"
+#include "crdt/text_units.h"
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -58,7 +59,8 @@ uint64_t Sequence::ChunkStart(size_t c) const {
   return cache_start_;
 }
 
-Sequence::Pos Sequence::FindVisible(uint64_t index, uint64_t* offset) const {
+Sequence::Pos Sequence::FindVisibleScan(uint64_t index,
+                                        uint64_t* offset) const {
   size_t c = cache_chunk_;
   uint64_t start = cache_start_;
   while (index < start) {
@@ -71,15 +73,24 @@ Sequence::Pos Sequence::FindVisible(uint64_t index, uint64_t* offset) const {
   }
   cache_chunk_ = c;
   cache_start_ = start;
-  uint64_t local = index - start;
+  const uint64_t local = index - start;
   const std::vector<Run>& runs = chunks_[c]->runs;
-  for (size_t i = 0; i < runs.size(); ++i) {
+  size_t i = 0;
+  uint64_t before = 0;  // visible elements of runs[0 .. i)
+  if (cache_run_chunk_ == c && local >= cache_run_start_) {
+    i = cache_run_;
+    before = cache_run_start_;
+  }
+  for (; i < runs.size(); ++i) {
     const uint64_t v = runs[i].visible();
-    if (local < v) {
-      *offset = local;
+    if (local - before < v) {
+      cache_run_chunk_ = c;
+      cache_run_ = i;
+      cache_run_start_ = before;
+      *offset = local - before;
       return {c, i};
     }
-    local -= v;
+    before += v;
   }
   LATTICE_CHECK(false) << "visible index " << index << " not found";
   return {};
@@ -113,8 +124,8 @@ void Sequence::BuildIdIndex() const {
     for (const Run& r : chunk->runs) IndexIds(r.id, r.len, chunk);
 }
 
-void Sequence::IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const {
-  if (!id_index_built_) return;
+void Sequence::AddToIdIndex(const OpId& first, uint64_t len,
+                            Chunk* chunk) const {
   const uint64_t last = (first.counter + len - 1) >> kIdBlockBits;
   for (uint64_t b = first.counter >> kIdBlockBits; b <= last; ++b) {
     ChunkList& list = id_index_[IdBlock{first.replica, b}];
@@ -163,12 +174,21 @@ void Sequence::SplitRun(Pos p, uint64_t offset) {
   left.len = static_cast<uint32_t>(offset);
   auto& runs = chunks_[p.chunk]->runs;
   runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run + 1), right);
+  cache_run_chunk_ = SIZE_MAX;
 }
 
 void Sequence::InsertContent(size_t chunk, uint64_t at, RunContent content,
                              uint64_t len) {
   Chunk& c = *chunks_[chunk];
-  if (is_text_) {
+  if (is_text_ && len == 1) {  // a keystroke: no general string splice
+    std::u32string& text = c.text;
+    text.push_back(content.text[0]);
+    if (at + 1 < text.size()) {
+      std::char_traits<char32_t>::move(&text[at + 1], &text[at],
+                                       text.size() - 1 - at);
+      text[at] = content.text[0];
+    }
+  } else if (is_text_) {
     c.text.insert(at, content.text.data(), len);
   } else {
     c.values.insert(c.values.begin() + static_cast<ptrdiff_t>(at),
@@ -181,22 +201,27 @@ void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
   if (!run.deleted) InsertContent(p.chunk, ContentOffset(p), content, run.len);
   auto& runs = chunks_[p.chunk]->runs;
   runs.insert(runs.begin() + static_cast<ptrdiff_t>(p.run), run);
+  cache_run_chunk_ = SIZE_MAX;
   IndexIds(run.id, run.len, chunks_[p.chunk]);
   AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
-void Sequence::MarkDeleted(Pos p) {
-  Run& r = At(p);
-  const uint64_t at = ContentOffset(p);
-  Chunk& c = *chunks_[p.chunk];
+void Sequence::EraseContent(size_t chunk, uint64_t at, uint64_t n) {
+  Chunk& c = *chunks_[chunk];
   if (is_text_) {
-    c.text.erase(at, r.len);
+    c.text.erase(at, n);
   } else {
     c.values.erase(c.values.begin() + static_cast<ptrdiff_t>(at),
-                   c.values.begin() + static_cast<ptrdiff_t>(at + r.len));
+                   c.values.begin() + static_cast<ptrdiff_t>(at + n));
   }
+  AddVisible(chunk, -static_cast<int64_t>(n));
+}
+
+void Sequence::MarkDeleted(Pos p) {
+  Run& r = At(p);
+  EraseContent(p.chunk, ContentOffset(p), r.len);
   r.deleted = true;
-  AddVisible(p.chunk, -static_cast<int64_t>(r.len));
+  cache_run_chunk_ = SIZE_MAX;
 }
 
 bool Sequence::CanAppend(const Run& a, const Run& b) {
@@ -211,19 +236,18 @@ Sequence::Pos Sequence::MergeNeighbors(Pos p) {
     runs[p.run - 1].len += runs[p.run].len;
     runs.erase(runs.begin() + static_cast<ptrdiff_t>(p.run));
     --p.run;
+    cache_run_chunk_ = SIZE_MAX;
   }
   if (p.run + 1 < runs.size() && CanAppend(runs[p.run], runs[p.run + 1])) {
     runs[p.run].len += runs[p.run + 1].len;
     runs.erase(runs.begin() + static_cast<ptrdiff_t>(p.run + 1));
+    cache_run_chunk_ = SIZE_MAX;
   }
   return p;
 }
 
-void Sequence::MaybeSplitChunk(size_t c) {
+void Sequence::SplitChunk(size_t c) {
   const size_t n = chunks_[c]->runs.size();
-  if (n <= 2 * kMaxChunkRuns &&
-      (chunks_[c]->visible <= kMaxChunkContent || n < 2))
-    return;
   const size_t half = n / 2;
   const uint64_t left_visible = ContentOffset({c, half});
   Chunk* right_ptr = NewChunk();
@@ -247,6 +271,7 @@ void Sequence::MaybeSplitChunk(size_t c) {
   chunks_.insert(chunks_.begin() + static_cast<ptrdiff_t>(c + 1), right_ptr);
   stale_index_from_ = std::min(stale_index_from_, c + 1);
   if (cache_chunk_ > c) ++cache_chunk_;
+  cache_run_chunk_ = SIZE_MAX;
   if (id_index_built_) MoveIdsToSplit(left, right);
 }
 
@@ -308,6 +333,12 @@ void Sequence::LocalDelete(uint64_t index, uint64_t n,
   if (n == 0) return;
   uint64_t offset;
   Pos p = FindVisible(index, &offset);
+  // FindVisible left the cache on p's chunk: the content offset of `index`.
+  const uint64_t content_at = index - cache_start_;
+  if (offset > 0 ? DeleteIntoNextTombstone(p, offset, n, content_at, targets)
+                 : DeleteIntoPrevTombstone(p, n, content_at, targets)) {
+    return;
+  }
   if (offset > 0) {
     SplitRun(p, offset);
     ++p.run;
@@ -327,6 +358,50 @@ void Sequence::LocalDelete(uint64_t index, uint64_t n,
     LATTICE_CHECK(Next(p)) << "delete past the end";
   }
   for (size_t c = p.chunk + 1; c-- > first_chunk;) MaybeSplitChunk(c);
+}
+
+bool Sequence::DeleteIntoNextTombstone(
+    Pos p, uint64_t offset, uint64_t n, uint64_t content_at,
+    std::vector<std::pair<OpId, uint64_t>>* targets) {
+  auto& runs = chunks_[p.chunk]->runs;
+  Run& live = runs[p.run];
+  if (offset + n != live.len || p.run + 1 >= runs.size()) return false;
+  Run& dead = runs[p.run + 1];
+  if (!dead.deleted || dead.id.replica != live.id.replica ||
+      dead.id.counter != live.id.counter + live.len ||
+      dead.origin_left != live.last() ||
+      dead.origin_right != live.origin_right || dead.len + n > kMaxRunLength) {
+    return false;
+  }
+  live.len = static_cast<uint32_t>(offset);
+  dead.id.counter -= n;
+  dead.len += static_cast<uint32_t>(n);
+  dead.origin_left = live.last();
+  targets->emplace_back(dead.id, n);
+  EraseContent(p.chunk, content_at, n);
+  return true;
+}
+
+bool Sequence::DeleteIntoPrevTombstone(
+    Pos p, uint64_t n, uint64_t content_at,
+    std::vector<std::pair<OpId, uint64_t>>* targets) {
+  auto& runs = chunks_[p.chunk]->runs;
+  Run& live = runs[p.run];
+  if (n >= live.len || p.run == 0) return false;
+  Run& dead = runs[p.run - 1];
+  if (!dead.deleted || live.id.replica != dead.id.replica ||
+      live.id.counter != dead.id.counter + dead.len ||
+      live.origin_left != dead.last() ||
+      live.origin_right != dead.origin_right || dead.len + n > kMaxRunLength) {
+    return false;
+  }
+  targets->emplace_back(live.id, n);
+  dead.len += static_cast<uint32_t>(n);
+  live.id.counter += n;
+  live.len -= static_cast<uint32_t>(n);
+  live.origin_left = {live.id.replica, live.id.counter - 1};
+  EraseContent(p.chunk, content_at, n);
+  return true;
 }
 
 absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
@@ -433,6 +508,7 @@ absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
                     run.len);
     }
     At(left).len += run.len;
+    cache_run_chunk_ = SIZE_MAX;
     IndexIds(run.id, run.len, chunks_[left.chunk]);
     AddVisible(left.chunk, static_cast<int64_t>(run.visible()));
     return absl::OkStatus();
@@ -482,6 +558,7 @@ void Sequence::AppendRun(Run run, RunContent content) {
     chunks_[c]->index = c;
   }
   auto& runs = chunks_[c]->runs;
+  cache_run_chunk_ = SIZE_MAX;
   if (!run.deleted) InsertContent(c, chunks_[c]->visible, content, run.len);
   if (!runs.empty() && CanAppend(runs.back(), run)) {
     runs.back().len += run.len;
@@ -490,6 +567,35 @@ void Sequence::AppendRun(Run run, RunContent content) {
   }
   IndexIds(run.id, run.len, chunks_[c]);
   AddVisible(c, static_cast<int64_t>(run.visible()));
+}
+
+void Sequence::AppendTextChunk(absl::Span<const Run> runs,
+                               std::u32string text) {
+  if (!chunks_.back()->runs.empty()) {
+    chunks_.push_back(NewChunk());
+    chunks_.back()->index = chunks_.size() - 1;
+  }
+  Chunk& chunk = *chunks_.back();
+  cache_run_chunk_ = SIZE_MAX;
+  chunk.runs.reserve(runs.size());
+  for (const Run& r : runs) {
+    if (!chunk.runs.empty() && CanAppend(chunk.runs.back(), r)) {
+      chunk.runs.back().len += r.len;
+    } else {
+      chunk.runs.push_back(r);
+    }
+    IndexIds(r.id, r.len, &chunk);
+  }
+  const auto live = static_cast<int64_t>(text.size());
+  chunk.text = std::move(text);
+  AddVisible(chunks_.size() - 1, live);
+}
+
+std::string Sequence::Utf8Text() const {
+  std::string out;
+  out.reserve(size_);  // exact for ASCII, the usual case
+  for (const auto& c : chunks_) AppendUtf8(c->text, &out);
+  return out;
 }
 
 std::u32string Sequence::Text() const {
@@ -537,6 +643,14 @@ void Sequence::CheckInvariants() const {
   }
   LATTICE_CHECK(total == size_);
   LATTICE_CHECK(before_cache == cache_start_) << "cursor cache out of date";
+  if (cache_run_chunk_ != SIZE_MAX) {
+    LATTICE_CHECK(cache_run_chunk_ < chunks_.size());
+    const auto& runs = chunks_[cache_run_chunk_]->runs;
+    LATTICE_CHECK(cache_run_ < runs.size());
+    uint64_t before_run = 0;
+    for (size_t i = 0; i < cache_run_; ++i) before_run += runs[i].visible();
+    LATTICE_CHECK(before_run == cache_run_start_) << "run cache out of date";
+  }
   for (size_t c = 0; c < chunks_.size(); ++c) {
     LATTICE_CHECK(c >= stale_index_from_ || chunks_[c]->index == c)
         << "chunk " << c << " index";

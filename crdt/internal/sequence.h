@@ -103,6 +103,12 @@ class Sequence {
   // Appends a run at the end without integration (snapshot load, where runs
   // arrive in document order).
   void AppendRun(Run run, RunContent content);
+  // Appends `runs` (in document order, merged as AppendRun merges) whose
+  // live elements read `text`, as a chunk of their own: a snapshot load
+  // builds each chunk at its final size, with no copy of the text.
+  // REQUIRES: is_text(), runs not empty, runs.size() <= kMaxChunkRuns,
+  // text.size() the runs' live length.
+  void AppendTextChunk(absl::Span<const Run> runs, std::u32string text);
 
   // Calls fn(run, content) for every run in document order (content empty
   // for deleted runs).
@@ -130,6 +136,9 @@ class Sequence {
 
   // The visible text (Text) in code points.
   std::u32string Text() const;
+  // The visible text (Text) in UTF-8, written chunk by chunk (no code point
+  // copy of the whole text).
+  std::string Utf8Text() const;
   // The visible element at `index`. REQUIRES: index < size(), list.
   const Value& ValueAt(uint64_t index) const;
   // Id of the visible element at `index`. REQUIRES: index < size().
@@ -163,13 +172,28 @@ class Sequence {
   // Moves the cache to chunk `c` and returns the visible count before it.
   uint64_t ChunkStart(size_t c) const;
   // Finds the run holding visible element `index` and the offset in it.
-  Pos FindVisible(uint64_t index, uint64_t* offset) const;
+  // Inline for the cached run (typing, backspacing); else FindVisibleScan.
+  Pos FindVisible(uint64_t index, uint64_t* offset) const {
+    if (cache_run_chunk_ == cache_chunk_) {
+      // Wraps (and fails the test) when `index` lies before the run.
+      const uint64_t local = index - cache_start_ - cache_run_start_;
+      if (local < chunks_[cache_chunk_]->runs[cache_run_].visible()) {
+        *offset = local;
+        return {cache_chunk_, cache_run_};
+      }
+    }
+    return FindVisibleScan(index, offset);
+  }
+  Pos FindVisibleScan(uint64_t index, uint64_t* offset) const;
   // Finds the run holding `id`; false when absent. O(1) expected: it looks
   // the id's block up in the id index (built on the first call).
   bool FindId(const OpId& id, Pos* pos, uint64_t* offset) const;
   void BuildIdIndex() const;
   // Records that `chunk` holds ids first .. first+len-1 (once built).
-  void IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const;
+  void IndexIds(const OpId& first, uint64_t len, Chunk* chunk) const {
+    if (id_index_built_) AddToIdIndex(first, len, chunk);
+  }
+  void AddToIdIndex(const OpId& first, uint64_t len, Chunk* chunk) const;
   bool Next(Pos& p) const;
   // Visible elements before run p within its chunk (its content offset).
   uint64_t ContentOffset(Pos p) const;
@@ -180,12 +204,32 @@ class Sequence {
   void InsertContent(size_t chunk, uint64_t at, RunContent content,
                      uint64_t len);
   void InsertRunAt(Pos p, Run run, RunContent content);
+  // Removes content [at, at+n) of `chunk` and its visible count.
+  void EraseContent(size_t chunk, uint64_t at, uint64_t n);
   void MarkDeleted(Pos p);
   // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
   Pos MergeNeighbors(Pos p);
   static bool CanAppend(const Run& a, const Run& b);
   void AddVisible(size_t chunk, int64_t delta);
-  void MaybeSplitChunk(size_t c);
+  // Splits chunk `c` in two when it outgrew the bounds (kMaxChunkRuns,
+  // kMaxChunkContent).
+  void MaybeSplitChunk(size_t c) {
+    const Chunk& chunk = *chunks_[c];
+    const size_t n = chunk.runs.size();
+    if (n > 2 * kMaxChunkRuns || (chunk.visible > kMaxChunkContent && n >= 2))
+      SplitChunk(c);
+  }
+  void SplitChunk(size_t c);
+  // The fast paths of LocalDelete: the `n` deleted elements at run p's end
+  // (its start) join the tombstone run after (before) it, so no run is
+  // split or merged. False (nothing changed) when that does not apply.
+  // `content_at` is the content offset of the first deleted element; the
+  // deleted id range goes to `targets`.
+  bool DeleteIntoNextTombstone(Pos p, uint64_t offset, uint64_t n,
+                               uint64_t content_at,
+                               std::vector<std::pair<OpId, uint64_t>>* targets);
+  bool DeleteIntoPrevTombstone(Pos p, uint64_t n, uint64_t content_at,
+                               std::vector<std::pair<OpId, uint64_t>>* targets);
   // After a split of `left`: indexes the runs that moved to `right`, and
   // unlists `left` from the blocks it no longer holds.
   void MoveIdsToSplit(Chunk& left, Chunk& right);
@@ -204,6 +248,13 @@ class Sequence {
   // Cursor cache: chunk index and the visible count before it.
   mutable size_t cache_chunk_ = 0;
   mutable uint64_t cache_start_ = 0;
+  // The run FindVisible last found in chunk cache_run_chunk_ and the visible
+  // count before it in that chunk, so that typing and backspacing find their
+  // run without scanning the chunk. Any change to the runs before it or to
+  // their number drops it (cache_run_chunk_ = SIZE_MAX).
+  mutable size_t cache_run_chunk_ = SIZE_MAX;
+  mutable size_t cache_run_ = 0;
+  mutable uint64_t cache_run_start_ = 0;
   // Built by the first FindId, so that a replica that only edits locally
   // (and a freshly loaded one) never pays for it; maintained from then on
   // wherever ids enter a chunk (IndexIds) or move to another (chunk split).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <utility>
 
@@ -58,21 +59,33 @@ absl::StatusOr<std::u32string> ReadCodePoints(Reader& text, uint64_t count) {
   if (count > rest.size())
     return text.Error("text content shorter than its runs");
   std::u32string out(count, U'\0');
+  char32_t* const o = out.data();
+  const auto* in = reinterpret_cast<const uint8_t*>(rest.data());
+  const size_t m = rest.size();
   size_t at = 0;
-  for (uint64_t k = 0; k < count; ++k) {
-    if (at >= rest.size())
-      return text.Error("text content shorter than its runs");
-    const auto b = static_cast<uint8_t>(rest[at]);
-    if (b < 0x80) {
-      out[k] = b;
-      ++at;
+  uint64_t k = 0;
+  while (k < count) {
+    // Eight ASCII bytes at a time: the bulk of most texts.
+    if (count - k >= 8 && m - at >= 8) {
+      uint64_t word;
+      std::memcpy(&word, in + at, sizeof word);
+      if ((word & 0x8080808080808080) == 0) {
+        for (size_t j = 0; j < 8; ++j) o[k + j] = in[at + j];
+        k += 8;
+        at += 8;
+        continue;
+      }
+    }
+    if (at >= m) return text.Error("text content shorter than its runs");
+    if (in[at] < 0x80) {
+      o[k++] = in[at++];
       continue;
     }
     const Utf8Step step = DecodeUtf8At(rest, at);
     if (step.error != nullptr)
       return text.Error(absl::StrCat("text content is not valid utf-8 (",
                                      step.error, ") ", at, " bytes on"));
-    out[k] = step.code_point;
+    o[k++] = step.code_point;
     at += step.length;
   }
   LATTICE_RETURN_IF_ERROR(text.Raw(at).status());
@@ -145,8 +158,9 @@ size_t NearSize(const OpId& id, const OpId& base) {
   return n;
 }
 
-absl::Status VersionBound::Check(const Reader& r, const OpId& id, uint64_t len,
-                                 absl::string_view what) {
+absl::Status VersionBound::CheckOtherReplica(const Reader& r, const OpId& id,
+                                             uint64_t len,
+                                             absl::string_view what) {
   if (id.replica != replica_) {
     replica_ = id.replica;
     count_ = version_.Get(id.replica);
@@ -372,7 +386,6 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
   flags_of.reserve(n);
   OpId prev_end = kNoId;
   OpId prev_right = kNoId;
-  uint64_t visible = 0;
   // Per run, the later run whose first id is its right origin (SIZE_MAX:
   // none, or known); resolved once every id is read.
   std::vector<size_t> aheads;
@@ -436,7 +449,6 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
     prev_end = {run.id.replica, run.id.counter + run.len};
     prev_right = run.origin_right;
     prev_ahead = ahead;
-    if (!run.deleted) visible += run.len;
     runs.push_back(run);
     aheads.push_back(ahead);
     flags_of.push_back(flags);
@@ -447,16 +459,15 @@ absl::Status DecodeRuns(SnapshotColumnReaders& in,
     if (aheads[k] != SIZE_MAX) runs[k].origin_right = runs[aheads[k]].id;
   }
   if (is_text) {
-    LATTICE_ASSIGN_OR_RETURN(std::u32string cps,
-                             ReadCodePoints(in.text, visible));
-    uint64_t at = 0;
-    for (const Run& run : runs) {
-      RunContent content;
-      if (!run.deleted) {
-        content.text = std::u32string_view(cps).substr(at, run.len);
-        at += run.len;
-      }
-      seq.AppendRun(run, content);
+    // Chunk by chunk, each decoding its text straight into its own string.
+    const auto all = absl::MakeConstSpan(runs);
+    for (size_t k = 0; k < runs.size(); k += Sequence::kMaxChunkRuns) {
+      const auto chunk = all.subspan(k, Sequence::kMaxChunkRuns);
+      uint64_t live = 0;
+      for (const Run& run : chunk) live += run.visible();
+      LATTICE_ASSIGN_OR_RETURN(std::u32string cps,
+                               ReadCodePoints(in.text, live));
+      seq.AppendTextChunk(chunk, std::move(cps));
     }
     return absl::OkStatus();
   }

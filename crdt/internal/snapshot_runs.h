@@ -88,9 +88,18 @@ class VersionBound {
   // InvalidArgument (at `r`'s offset, naming `what`) unless len > 0 and ids
   // id .. id+len-1 lie inside the version.
   absl::Status Check(const Reader& r, const OpId& id, uint64_t len,
-                     absl::string_view what);
+                     absl::string_view what) {
+    if (id.replica == replica_ && id.replica != 0 && len != 0 &&
+        id.counter + len >= id.counter && id.counter + len <= count_) {
+      return absl::OkStatus();
+    }
+    return CheckOtherReplica(r, id, len, what);
+  }
 
  private:
+  absl::Status CheckOtherReplica(const Reader& r, const OpId& id, uint64_t len,
+                                 absl::string_view what);
+
   const VersionVector& version_;
   ReplicaId replica_ = 0;
   uint64_t count_ = 0;  // version_.Get(replica_)
