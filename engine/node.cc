@@ -48,10 +48,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   }
   std::unique_ptr<Node> node(new Node(std::move(options)));
   const NodeOptions& o = node->options_;
+  // By default one core is left to the kernel's network work, RocksDB and
+  // the store executor: on the 2-core VM one shard beat two in every
+  // presence scenario (BENCHMARKS.md, "Threads").
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
   node->shards_ = std::make_unique<net::IoShards>(
-      o.threads > 0
-          ? o.threads
-          : std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+      o.threads > 0 ? o.threads : std::max(1, cores - 1));
   net::IoShards* shards = node->shards_.get();
   auto store = storage::RoomStore::Open(o.data_dir, o.store);
   if (!store.ok()) return store.status();

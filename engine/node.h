@@ -43,7 +43,8 @@ struct NodeOptions {
   uint16_t port = 7700;
   // The RocksDB data directory (created when missing). Default: ./data
   std::string data_dir = "./data";
-  // I/O threads, one per shard. Default: the number of cores.
+  // I/O threads, one per shard. Default: the number of cores minus one (at
+  // least one).
   int threads = 0;
   storage::RoomStoreOptions store;
   SyncServerOptions sync;

@@ -28,7 +28,7 @@ ABSL_FLAG(std::string, listen, "127.0.0.1", "address to listen on");
 ABSL_FLAG(uint16_t, port, 7700, "TCP port (0 picks a free one)");
 ABSL_FLAG(std::string, data_dir, "./data", "directory for the RocksDB store");
 ABSL_FLAG(int, threads, 0,
-          "I/O threads, one io_context each (0: one per core)");
+          "I/O threads, one io_context each (0: one per core but one)");
 ABSL_FLAG(std::string, durability, "sync",
           "sync: ack after fsync; process: ack after write(2), survives a "
           "process crash but not a power loss");
