@@ -46,6 +46,26 @@ class PresenceTest : public ::testing::Test {
     return std::nullopt;
   }
 
+  // Sends n cursor moves from `c`, to (1, 1) ... (n, n).
+  static void MoveCursor(RawClient& c, int n) {
+    for (int i = 1; i <= n; ++i) {
+      ASSERT_TRUE(c.SendPresence("board", [&](protocol::PresenceFrame& p) {
+                     p.set_cursor = true;
+                     p.cursor = Point(i, i);
+                   }).ok());
+    }
+  }
+
+  // Waits until `c`'s replica shows `user`'s cursor at x.
+  static bool WaitForCursorX(RawClient& c, const std::string& user, double x) {
+    return c
+        .WaitFor([&] {
+          auto e = EntryOf(c, user);
+          return e && e->cursor && std::get<crdt::Point>(*e->cursor).x == x;
+        })
+        .ok();
+  }
+
   static protocol::PresenceCursor Point(double x, double y) {
     protocol::PresenceCursor c;
     c.x = x;
@@ -166,17 +186,8 @@ TEST_F(PresenceTest, ASlowReaderGetsOnlyTheLatestState) {
   const size_t before = b->PresenceFramesReceived();
   // b reads nothing while a moves its cursor 2,000 times.
   constexpr int kMoves = 2000;
-  for (int i = 1; i <= kMoves; ++i) {
-    ASSERT_TRUE(a->SendPresence("board", [&](protocol::PresenceFrame& p) {
-                   p.set_cursor = true;
-                   p.cursor = Point(i, i);
-                 }).ok());
-  }
-  ASSERT_TRUE(b->WaitFor([&] {
-                 auto e = EntryOf(*b, "ada");
-                 return e && e->cursor &&
-                        std::get<crdt::Point>(*e->cursor).x == kMoves;
-               }).ok());
+  ASSERT_NO_FATAL_FAILURE(MoveCursor(*a, kMoves));
+  ASSERT_TRUE(WaitForCursorX(*b, "ada", kMoves));
   // Coalesced per tick: far fewer frames than moves.
   EXPECT_LT(b->PresenceFramesReceived() - before, kMoves / 10u);
 }
@@ -194,21 +205,9 @@ TEST_F(PresenceTest, WithTickZeroBackedUpMembersAreRetriedAndConverge) {
   auto b = Joined(102, "bob");
   auto c = Joined(103, "cyd");
   constexpr int kMoves = 2000;
-  for (int i = 1; i <= kMoves; ++i) {
-    ASSERT_TRUE(a->SendPresence("board", [&](protocol::PresenceFrame& p) {
-                   p.set_cursor = true;
-                   p.cursor = Point(i, i);
-                 }).ok());
-  }
-  for (RawClient* reader : {b.get(), c.get()}) {
-    EXPECT_TRUE(reader
-                    ->WaitFor([&] {
-                      auto e = EntryOf(*reader, "ada");
-                      return e && e->cursor &&
-                             std::get<crdt::Point>(*e->cursor).x == kMoves;
-                    })
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(MoveCursor(*a, kMoves));
+  EXPECT_TRUE(WaitForCursorX(*b, "ada", kMoves));
+  EXPECT_TRUE(WaitForCursorX(*c, "ada", kMoves));
 }
 
 TEST_F(PresenceTest, RefusalsAreErrorFramesAndTheSessionGoesOn) {
