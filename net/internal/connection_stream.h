@@ -1,4 +1,4 @@
-// The socket type of every accepted server connection (HTTP and WebSocket).
+// The socket types of every accepted server connection (HTTP and WebSocket).
 //
 // Its executor is the connection's strand as a concrete type. Beast's
 // tcp_stream type-erases it as any_io_executor, and each async operation
@@ -19,6 +19,10 @@ using ConnectionStrand =
     boost::asio::strand<boost::asio::io_context::executor_type>;
 using ConnectionStream =
     boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionStrand>;
+// What a WebSocket keeps once the upgrade is done: the bare socket. The
+// WebSocket stream runs its own handshake and idle timers, so the HTTP
+// layer's timer state (half a KiB per connection) is dropped with it.
+using ConnectionSocket = ConnectionStream::socket_type;
 
 }  // namespace lattice::net::internal
 

@@ -95,7 +95,7 @@ WsSession::WsSession(ConnectionStream stream,
     : state_(std::move(state)),
       options_(state_->ws_options()),
       executor_(stream.get_executor()),
-      ws_(std::move(stream)),
+      ws_(stream.release_socket()),
       close_deadline_(executor_),
       connection_slot_(std::move(connection_slot)),
       ip_slot_(std::move(ip_slot)) {}
@@ -166,9 +166,28 @@ void WsSession::OnAccept(beast::error_code ec) {
   Read();
 }
 
+namespace {
+
+// What a read waiting for the next message holds. Beast's async_read
+// prepares 1.5 KiB (tcp_frame_size) before it waits, which was a sixth of
+// an idle connection's memory; a first read of at most this many bytes
+// holds little and still takes a cursor move or a small change whole.
+constexpr size_t kIdleReadBytes = 256;
+
+}  // namespace
+
 void WsSession::Read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::OnRead,
-                                                    shared_from_this()));
+  ws_.async_read_some(
+      buffer_, kIdleReadBytes,
+      beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+}
+
+void WsSession::ReadMore() {
+  // Limit 0: Beast reads what the frame holds, up to 1.5 KiB a step; the
+  // message size limit (read_message_max) still applies across steps.
+  ws_.async_read_some(
+      buffer_, 0,
+      beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
 }
 
 void WsSession::OnRead(beast::error_code ec, std::size_t) {
@@ -185,20 +204,18 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
     }
     return OnEnd(kCloseAbnormal, ec.message());
   }
+  if (!ws_.is_message_done()) return ReadMore();
   if (close_requested_) {
     // Closing: keep reading for the peer's close frame, drop the rest.
-    buffer_.clear();
   } else if (!ws_.got_binary()) {
-    buffer_.clear();
     DoClose(kCloseUnsupportedData, "text messages are not supported");
   } else {
-    std::string message = beast::buffers_to_string(buffer_.data());
-    buffer_.clear();
-    Deliver(std::move(message));
+    Deliver(beast::buffers_to_string(buffer_.data()));
   }
-  // Give back the memory of a large message. (Smaller is pointless: Beast
-  // prepares read_size_hint, 1.5 KiB, before every read.)
-  if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
+  buffer_.clear();
+  // Give back what a larger message grew, so that an idle connection holds
+  // kIdleReadBytes at most.
+  if (buffer_.capacity() > kIdleReadBytes) buffer_.shrink_to_fit();
   Read();
 }
 
@@ -381,7 +398,10 @@ void WsSession::StartCloseHandshake() {
       });
 }
 
-void WsSession::DropSocket() { beast::get_lowest_layer(ws_).close(); }
+void WsSession::DropSocket() {
+  beast::error_code ignored;  // the bare socket's close() would throw
+  beast::get_lowest_layer(ws_).close(ignored);
+}
 
 void WsSession::DisarmTimeouts() {
   // Beast leaves its timer armed when a connection fails; a pending wait

@@ -108,7 +108,10 @@ class WsSession final : public ServerConnection,
 
  private:
   void OnAccept(boost::beast::error_code ec);
+  // Reads the next message piece by piece: at most kIdleReadBytes first,
+  // then whatever the frame holds, until the message is done.
   void Read();
+  void ReadMore();
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void OnOverflow();
   void Enqueue(std::shared_ptr<const std::string> message);
@@ -143,7 +146,9 @@ class WsSession final : public ServerConnection,
   std::atomic<uint64_t> batch_max_bytes_{0};  // 0: one message per write
 
   // Confined to the strand.
-  boost::beast::websocket::stream<ConnectionStream> ws_;
+  boost::beast::websocket::stream<ConnectionSocket> ws_;
+  // The message being read. Between messages it holds at most
+  // kIdleReadBytes (see Read).
   boost::beast::flat_buffer buffer_;
   // The outbound queue is queue_[head_...]; the write in progress holds its
   // first in_flight_ messages. A vector and a head index, not a deque: an

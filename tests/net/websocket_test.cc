@@ -267,7 +267,12 @@ TEST_F(WebSocketTest, EchoesBinaryMessages) {
   ASSERT_THAT(client.Connect("127.0.0.1", port_), IsOk());
   EXPECT_EQ(client.handshake_status(), 101);
   const std::string binary("\0\x01\xff bytes", 9);
-  for (const std::string& m : {std::string("hello"), binary, std::string()}) {
+  // Past the server's first read of 256 bytes, and past one 4 KiB fragment
+  // of the client's.
+  const std::string longer(300, 'a');
+  const std::string fragmented(5000, 'b');
+  for (const std::string& m :
+       {std::string("hello"), binary, std::string(), longer, fragmented}) {
     ASSERT_THAT(client.Send(m), IsOk());
     EXPECT_THAT(client.Receive(kWait), IsOkAndHolds(m));
   }
@@ -286,10 +291,11 @@ TEST_F(WebSocketTest, EchoesBinaryMessages) {
   const NetStats& stats = server_->stats();
   EXPECT_EQ(stats.ws_total.load(), 1u);
   EXPECT_EQ(stats.ws_open.load(), 0u);
-  EXPECT_EQ(stats.ws_messages_in.load(), 3u);
-  EXPECT_EQ(stats.ws_bytes_in.load(), 5u + binary.size());
-  EXPECT_EQ(stats.ws_messages_out.load(), 3u);
-  EXPECT_EQ(stats.ws_bytes_out.load(), 5u + binary.size());
+  const uint64_t bytes = 5 + binary.size() + longer.size() + fragmented.size();
+  EXPECT_EQ(stats.ws_messages_in.load(), 5u);
+  EXPECT_EQ(stats.ws_bytes_in.load(), bytes);
+  EXPECT_EQ(stats.ws_messages_out.load(), 5u);
+  EXPECT_EQ(stats.ws_bytes_out.load(), bytes);
   EXPECT_EQ(stats.ws_close_normal.load(), 1u);
 }
 
