@@ -367,6 +367,18 @@ std::optional<PresenceEntry> Presence::Get(absl::string_view session) const {
   return ToEntry(it->first, it->second);
 }
 
+std::optional<Value> Presence::GetAppField(absl::string_view session,
+                                           absl::string_view key) const {
+  auto it = records_.find(session);
+  if (it == records_.end() || !it->second.live()) return std::nullopt;
+  auto field = it->second.fields.find(
+      internal::FieldKey{FieldTag::kApp, std::string(key)});
+  if (field == it->second.fields.end() || !field->second.value) {
+    return std::nullopt;
+  }
+  return std::get<Value>(*field->second.value);
+}
+
 std::vector<PresenceEntry> Presence::Entries() const {
   std::vector<PresenceEntry> out;
   out.reserve(live_);

@@ -195,6 +195,10 @@ class Presence {
   size_t size() const { return live_; }  // live entries
   size_t tombstones() const { return records_.size() - live_; }
   std::optional<PresenceEntry> Get(absl::string_view session) const;
+  // One app field of a live entry, without copying the entry (a UI that
+  // reads one field per change); nullopt when the entry or field is absent.
+  std::optional<Value> GetAppField(absl::string_view session,
+                                   absl::string_view key) const;
   std::vector<PresenceEntry> Entries() const;  // session byte order
   // {"<session>": {"user": ..., "display": {...}, "status": "online",
   //  "cursor": ..., "selection": ..., "typing": ..., "app": {...}}, ...}

@@ -143,6 +143,20 @@ TEST(Presence, CursorMoveDeltaCarriesOnlyTheCursor) {
   EXPECT_LT(p.EncodeDelta(g2).size(), 4u);
 }
 
+TEST(Presence, GetAppFieldReadsOneFieldOfALiveEntry) {
+  Presence p(1);
+  ASSERT_THAT(p.Join("s1", Ada(), kT0), IsOk());
+  ASSERT_THAT(p.SetAppField("s1", "tool", Value::String("pen"), kT0), IsOk());
+  EXPECT_EQ(p.GetAppField("s1", "tool"), Value::String("pen"));
+  EXPECT_EQ(p.GetAppField("s1", "color"), std::nullopt);
+  EXPECT_EQ(p.GetAppField("s2", "tool"), std::nullopt);
+  ASSERT_THAT(p.DeleteAppField("s1", "tool", kT0), IsOk());
+  EXPECT_EQ(p.GetAppField("s1", "tool"), std::nullopt);
+  ASSERT_THAT(p.SetAppField("s1", "tool", Value::Int(3), kT0), IsOk());
+  ASSERT_THAT(p.Leave("s1", kT0), IsOk());
+  EXPECT_EQ(p.GetAppField("s1", "tool"), std::nullopt);
+}
+
 TEST(Presence, TombstoneBeatsLateUpdate) {
   Presence a(1), b(2);
   ASSERT_THAT(a.Join("s", Ada(), kT0), IsOk());
