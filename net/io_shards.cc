@@ -13,13 +13,18 @@ IoShards::IoShards(int count) {
   for (int i = 0; i < count; ++i) {
     // Concurrency hint 1: one thread runs it, so Asio may skip cross-thread
     // wake-ups for work posted from that thread.
-    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts_.push_back(std::make_unique<ShardContext>(1));
   }
 }
 
 IoShards::~IoShards() {
   Stop();
   Join();
+  // Destroying shard 0 first once freed a WebSocket session from a timer
+  // handler of shard 1 whose server state's timer lived on shard 0 (ASan,
+  // heap-use-after-free in Node's destructor). Shut down first, every shard
+  // still exists while the abandoned handlers go.
+  for (auto& context : contexts_) context->shutdown();
 }
 
 boost::asio::io_context& IoShards::Next() {

@@ -38,7 +38,9 @@ class IoShards {
  public:
   // REQUIRES: count >= 1.
   explicit IoShards(int count);
-  // Stops and joins the threads.
+  // Stops and joins the threads, then destroys the handlers not yet run on
+  // every shard before it destroys any shard: a handler may hold the last
+  // reference to an object with a timer or socket on another shard.
   ~IoShards();
   IoShards(const IoShards&) = delete;
   IoShards& operator=(const IoShards&) = delete;
@@ -58,7 +60,15 @@ class IoShards {
   void Join();
 
  private:
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  // An io_context whose services can be shut down on their own (see
+  // ~IoShards).
+  class ShardContext : public boost::asio::io_context {
+   public:
+    using boost::asio::execution_context::shutdown;
+    using io_context::io_context;
+  };
+
+  std::vector<std::unique_ptr<ShardContext>> contexts_;
   std::vector<std::thread> threads_;
   std::atomic<size_t> next_{0};
 };
