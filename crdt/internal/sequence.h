@@ -14,11 +14,19 @@
 // runs contiguously (text or values), so splitting and merging runs never
 // moves content and a run costs no allocation of its own.
 //
+// One text chunk at a time may hold a gap (a gap buffer): unused code points
+// inside its text at the last edit's position, so that typing writes into
+// the gap and backspacing widens it, instead of moving the rest of the chunk
+// per keystroke. The chunk's text moves only when an edit lands elsewhere in
+// it (the gap moves there) or in another chunk (the gap closes). Readers of
+// content (ForEachRun, SplitChunk) close it first.
+//
 // Invariants (CheckInvariants):
 //  1. Every chunk's `visible` equals the sum of its runs' visible lengths and
-//     the size of its content; the cache's start equals the sum over the
-//     chunks before it.
+//     the size of its content (its text less the gap, if it holds it); the
+//     cache's start equals the sum over the chunks before it.
 //  2. No chunk is empty unless it is the only one.
+//  3. Only a text chunk holds the gap, and the gap lies within its text.
 //
 // Thread safety: none; owned by a Doc.
 #ifndef LATTICE_CRDT_INTERNAL_SEQUENCE_H_
@@ -112,8 +120,10 @@ class Sequence {
 
   // Calls fn(run, content) for every run in document order (content empty
   // for deleted runs).
+  // Closes the gap first (the content moves, the state does not change).
   template <typename Fn>
   void ForEachRun(Fn&& fn) const {
+    CloseGap();
     for (const auto& chunk : chunks_) {
       const Chunk& c = *chunk;
       size_t at = 0;
@@ -151,7 +161,7 @@ class Sequence {
   // A chunk's content holds the live elements of its runs, in order.
   struct Chunk {
     std::vector<Run> runs;
-    std::u32string text;        // Text
+    std::u32string text;        // Text (with the gap, if it holds it)
     std::vector<Value> values;  // List
     uint64_t visible = 0;
     size_t index = 0;  // position in chunks_, unless stale (see below)
@@ -201,8 +211,37 @@ class Sequence {
   // Splits At(p) so that its element `offset` starts a new run right after
   // it. REQUIRES: 0 < offset < len. p stays valid (the left piece).
   void SplitRun(Pos p, uint64_t offset);
+  // Inserts `len` elements of `content` at content offset `at` of `chunk`
+  // (its visible count is the caller's). Text goes into the gap, moved
+  // there first unless a keystroke continues the previous one.
   void InsertContent(size_t chunk, uint64_t at, RunContent content,
-                     uint64_t len);
+                     uint64_t len) {
+    Chunk* c = chunks_[chunk];
+    if (is_text_ && gap_chunk_ == c && gap_at_ == at && gap_len_ >= len) {
+      char32_t* to = &c->text[at];
+      if (len == 1) {  // a keystroke: no call
+        *to = content.text[0];
+      } else {
+        std::char_traits<char32_t>::copy(to, content.text.data(), len);
+      }
+      gap_at_ += len;
+      gap_len_ -= len;
+      return;
+    }
+    InsertContentSlow(*c, at, content, len);
+  }
+  void InsertContentSlow(Chunk& c, uint64_t at, RunContent content,
+                         uint64_t len);
+  // Gap buffer (text only). Makes the gap start at content offset `at` of
+  // `c`, at least `len` long: moves it within c, or closes it elsewhere and
+  // opens one (moving c's text after `at` once).
+  void MoveGap(Chunk& c, uint64_t at, uint64_t len);
+  // Removes the gap from its chunk's text (none afterwards). Const: the
+  // content keeps its order and every reader sees the same elements.
+  void CloseGap() const {
+    if (gap_chunk_ != nullptr) CloseGapSlow();
+  }
+  void CloseGapSlow() const;
   void InsertRunAt(Pos p, Run run, RunContent content);
   // Removes content [at, at+n) of `chunk` and its visible count.
   void EraseContent(size_t chunk, uint64_t at, uint64_t n);
@@ -260,6 +299,13 @@ class Sequence {
   // wherever ids enter a chunk (IndexIds) or move to another (chunk split).
   mutable bool id_index_built_ = false;
   mutable absl::flat_hash_map<IdBlock, ChunkList> id_index_;
+  // The gap: chunk gap_chunk_ (null: none) has gap_len_ unused code points
+  // at text offset gap_at_, which is also the content offset of the element
+  // after them. Grows by kGapSize when it opens or runs out.
+  static constexpr uint64_t kGapSize = 32;
+  mutable Chunk* gap_chunk_ = nullptr;
+  mutable uint64_t gap_at_ = 0;
+  mutable uint64_t gap_len_ = 0;
 };
 
 }  // namespace lattice::crdt::internal
