@@ -212,7 +212,25 @@ class Doc {
                ? cached_
                : nullptr;
   }
-  OpId NextId(uint64_t len);
+  // The id of the next local op (and `len` - 1 after it). Inline: every
+  // keystroke takes one.
+  OpId NextId(uint64_t len) {
+    return {replica_, version_.Extend(replica_, len)};
+  }
+  // TextInsert without a keystroke's shortcut: decodes `utf8`, finds the
+  // container, reports errors.
+  absl::Status TextInsertSlow(ContainerId text, uint64_t index,
+                              absl::string_view utf8);
+  // Inserts `cps` at `index` of `c` (Text `text`) as a local edit, extending
+  // the previous local op when typing continues it. REQUIRES: cps not empty
+  // and at most kMaxRunLength long, index <= c.seq->size().
+  void InsertLocalText(internal::Container& c, ContainerId text, uint64_t index,
+                       std::u32string_view cps);
+  // Deletes `count` elements at `index` of sequence `seq` (container `c`) as
+  // a local edit, extending the previous local op when backspacing
+  // continues it. REQUIRES: index + count <= c.seq->size().
+  void DeleteLocal(internal::Container& c, ContainerId seq, uint64_t index,
+                   uint64_t count);
   void RecordLocal(internal::Op op);
   absl::Status ApplyRemoteOp(internal::Op& op);
   absl::Status ApplyMapSet(const internal::Op& op, bool local);
