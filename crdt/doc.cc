@@ -387,17 +387,9 @@ void Doc::SetObserver(Observer observer) {
 // ---- Remote application
 // ------------------------------------------------------
 
-void Doc::RecordDelete(const OpId& id, const internal::DeleteRecord& d) {
-  // The usual predecessor is the record written last (a replica's latest
-  // delete); otherwise the record before `id`.
-  if (last_delete_ != nullptr && last_delete_id_.replica == id.replica &&
-      last_delete_id_.counter + last_delete_->len == id.counter &&
-      last_delete_->container == d.container &&
-      internal::ExtendDelete(last_delete_->target, last_delete_->len,
-                             last_delete_->reversed, d.target, d.len,
-                             d.reversed)) {
-    return;
-  }
+void Doc::RecordDeleteSlow(const OpId& id, const internal::DeleteRecord& d) {
+  // Not the record written last (RecordDelete tried it): the record before
+  // `id`, usually the last one.
   auto it = deletes_.end();
   if (!deletes_.empty() && std::prev(it)->first < id) {
     --it;

@@ -237,8 +237,21 @@ class Doc {
   absl::Status ApplyInsert(internal::Op& op);
   absl::Status ApplyDelete(const internal::Op& op);
   // Records delete `id` (extending the record before it when it continues
-  // it).
-  void RecordDelete(const OpId& id, const internal::DeleteRecord& d);
+  // it). Inline for a run of backspaces, which extends the record written
+  // last.
+  void RecordDelete(const OpId& id, const internal::DeleteRecord& d) {
+    if (last_delete_ != nullptr && last_delete_id_.replica == id.replica &&
+        last_delete_id_.counter + last_delete_->len == id.counter &&
+        last_delete_->container == d.container &&
+        internal::ExtendDelete(last_delete_->target, last_delete_->len,
+                               last_delete_->reversed, d.target, d.len,
+                               d.reversed)) {
+      return;
+    }
+    RecordDeleteSlow(id, d);
+  }
+  // RecordDelete's search of deletes_ for the record before `id`.
+  void RecordDeleteSlow(const OpId& id, const internal::DeleteRecord& d);
   void RegisterContainer(ContainerId id, ContainerType type);
   bool DepsReady(const internal::Op& op) const;
   absl::Status DrainPending(uint64_t batch, ApplyResult* result);

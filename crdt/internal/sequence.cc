@@ -230,8 +230,8 @@ void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
   AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
-void Sequence::EraseContent(size_t chunk, uint64_t at, uint64_t n) {
-  Chunk& c = *chunks_[chunk];
+void Sequence::EraseContentSlow(Chunk& c, size_t chunk, uint64_t at,
+                                uint64_t n) {
   if (is_text_) {
     // The erased elements join the gap (become it, in another chunk).
     if (gap_chunk_ != &c) {

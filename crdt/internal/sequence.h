@@ -243,8 +243,19 @@ class Sequence {
   }
   void CloseGapSlow() const;
   void InsertRunAt(Pos p, Run run, RunContent content);
-  // Removes content [at, at+n) of `chunk` and its visible count.
-  void EraseContent(size_t chunk, uint64_t at, uint64_t n);
+  // Removes content [at, at+n) of `chunk` and its visible count. Text joins
+  // the gap: inline when it borders it (backspacing, forward deleting).
+  void EraseContent(size_t chunk, uint64_t at, uint64_t n) {
+    Chunk* c = chunks_[chunk];
+    if (is_text_ && gap_chunk_ == c && (at + n == gap_at_ || at == gap_at_)) {
+      if (at != gap_at_) gap_at_ = at;
+      gap_len_ += n;
+      AddVisible(chunk, -static_cast<int64_t>(n));
+      return;
+    }
+    EraseContentSlow(*c, chunk, at, n);
+  }
+  void EraseContentSlow(Chunk& c, size_t chunk, uint64_t at, uint64_t n);
   void MarkDeleted(Pos p);
   // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
   Pos MergeNeighbors(Pos p);
