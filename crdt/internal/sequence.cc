@@ -214,7 +214,14 @@ void Sequence::MoveGap(Chunk& c, uint64_t at, uint64_t len) {
   }
 }
 
-void Sequence::CloseGapSlow() const {
+std::u32string_view Sequence::TextWithoutGap(std::u32string* out) const {
+  const std::u32string_view text = gap_chunk_->text;
+  out->assign(text.substr(0, gap_at_));
+  out->append(text.substr(gap_at_ + gap_len_));
+  return *out;
+}
+
+void Sequence::CloseGapSlow() {
   gap_chunk_->text.erase(gap_at_, gap_len_);
   gap_chunk_ = nullptr;
   gap_at_ = 0;

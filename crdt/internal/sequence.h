@@ -18,8 +18,8 @@
 // inside its text at the last edit's position, so that typing writes into
 // the gap and backspacing widens it, instead of moving the rest of the chunk
 // per keystroke. The chunk's text moves only when an edit lands elsewhere in
-// it (the gap moves there) or in another chunk (the gap closes). Readers of
-// content (ForEachRun, SplitChunk) close it first.
+// it (the gap moves there) or in another chunk (the gap closes). Readers
+// (ForEachRun, Text, Utf8Text) read around it and never move it.
 //
 // Invariants (CheckInvariants):
 //  1. Every chunk's `visible` equals the sum of its runs' visible lengths and
@@ -119,19 +119,21 @@ class Sequence {
   void AppendTextChunk(absl::Span<const Run> runs, std::u32string text);
 
   // Calls fn(run, content) for every run in document order (content empty
-  // for deleted runs).
-  // Closes the gap first (the content moves, the state does not change).
+  // for deleted runs). Reads only: the chunk holding the gap is viewed
+  // through a copy without it, so const callers may share the sequence.
   template <typename Fn>
   void ForEachRun(Fn&& fn) const {
-    CloseGap();
+    std::u32string joined;  // the gap chunk's text without the gap
     for (const auto& chunk : chunks_) {
       const Chunk& c = *chunk;
+      const std::u32string_view text =
+          chunk == gap_chunk_ ? TextWithoutGap(&joined) : c.text;
       size_t at = 0;
       for (const Run& r : c.runs) {
         RunContent content;
         if (!r.deleted) {
           if (is_text_) {
-            content.text = std::u32string_view(c.text).substr(at, r.len);
+            content.text = text.substr(at, r.len);
           } else {
             content.values = absl::MakeConstSpan(c.values).subspan(at, r.len);
           }
@@ -236,12 +238,13 @@ class Sequence {
   // `c`, at least `len` long: moves it within c, or closes it elsewhere and
   // opens one (moving c's text after `at` once).
   void MoveGap(Chunk& c, uint64_t at, uint64_t len);
-  // Removes the gap from its chunk's text (none afterwards). Const: the
-  // content keeps its order and every reader sees the same elements.
-  void CloseGap() const {
+  // Copies the gap chunk's text less the gap to *out; returns it.
+  std::u32string_view TextWithoutGap(std::u32string* out) const;
+  // Removes the gap from its chunk's text (none afterwards).
+  void CloseGap() {
     if (gap_chunk_ != nullptr) CloseGapSlow();
   }
-  void CloseGapSlow() const;
+  void CloseGapSlow();
   void InsertRunAt(Pos p, Run run, RunContent content);
   // Removes content [at, at+n) of `chunk` and its visible count. Text joins
   // the gap: inline when it borders it (backspacing, forward deleting).
@@ -314,9 +317,9 @@ class Sequence {
   // at text offset gap_at_, which is also the content offset of the element
   // after them. Grows by kGapSize when it opens or runs out.
   static constexpr uint64_t kGapSize = 32;
-  mutable Chunk* gap_chunk_ = nullptr;
-  mutable uint64_t gap_at_ = 0;
-  mutable uint64_t gap_len_ = 0;
+  Chunk* gap_chunk_ = nullptr;
+  uint64_t gap_at_ = 0;
+  uint64_t gap_len_ = 0;
 };
 
 }  // namespace lattice::crdt::internal
