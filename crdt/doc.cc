@@ -67,10 +67,6 @@ absl::StatusOr<const Container*> Doc::Get(ContainerId id,
   return *c;
 }
 
-OpId Doc::NextId(uint64_t len) {
-  return {replica_, version_.Extend(replica_, len)};
-}
-
 void Doc::RegisterContainer(ContainerId id, ContainerType type) {
   containers_.try_emplace(id, std::make_unique<Container>(type));
 }
@@ -215,32 +211,13 @@ absl::StatusOr<ContainerId> Doc::ListInsertContainer(ContainerId list,
   return id;
 }
 
-absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
-                             absl::string_view utf8) {
-  Container* c = Cached(text, ContainerType::kText);
-  if (c == nullptr) {
-    LATTICE_ASSIGN_OR_RETURN(c, Get(text, ContainerType::kText));
-  }
-  if (index > c->seq->size()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("text index ", index, " > length ", c->seq->size()));
-  }
-  // A keystroke (one ASCII byte) skips the decoder and the string.
-  const char32_t keystroke =
-      static_cast<unsigned char>(utf8.empty() ? 0 : utf8[0]);
-  std::u32string decoded;
-  std::u32string_view cps(&keystroke, 1);
-  if (utf8.size() != 1 || keystroke >= 0x80) {
-    LATTICE_ASSIGN_OR_RETURN(decoded, Utf8ToCodePoints(utf8));
-    cps = decoded;
-  }
-  if (cps.empty()) return absl::OkStatus();
-  if (cps.size() > kMaxRunLength)
-    return absl::InvalidArgumentError("insert too long");
+// Inline for TextInsert's keystroke path (and TextInsertSlow).
+inline void Doc::InsertLocalText(Container& c, ContainerId text, uint64_t index,
+                                 std::u32string_view cps) {
   internal::Run run;
   run.id = NextId(cps.size());
   run.len = static_cast<uint32_t>(cps.size());
-  c->seq->LocalInsert(index, run, {cps, {}});
+  c.seq->LocalInsert(index, run, {cps, {}});
   if (observer_)
     Emit({text, ChangeEvent::Kind::kInsert, "", index, run.len, 0, true});
   // Typing continues the previous local op: extend it in place.
@@ -256,7 +233,7 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
       } else {
         prev.text.append(cps);
       }
-      return absl::OkStatus();
+      return;
     }
   }
   Op op;
@@ -271,6 +248,41 @@ absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
   op.origin_left = run.origin_left;
   op.origin_right = run.origin_right;
   local_ops_.push_back(std::move(op));
+}
+
+absl::Status Doc::TextInsert(ContainerId text, uint64_t index,
+                             absl::string_view utf8) {
+  // A keystroke (one ASCII byte) into the text edited last: no decoder, no
+  // string, no StatusOr. Everything else (and every error) takes
+  // TextInsertSlow.
+  Container* c = Cached(text, ContainerType::kText);
+  if (c != nullptr && utf8.size() == 1 &&
+      static_cast<unsigned char>(utf8[0]) < 0x80 && index <= c->seq->size()) {
+    const char32_t keystroke = static_cast<unsigned char>(utf8[0]);
+    InsertLocalText(*c, text, index, std::u32string_view(&keystroke, 1));
+    return absl::OkStatus();
+  }
+  return TextInsertSlow(text, index, utf8);
+}
+
+absl::Status Doc::TextInsertSlow(ContainerId text, uint64_t index,
+                                 absl::string_view utf8) {
+  LATTICE_ASSIGN_OR_RETURN(Container * c, Get(text, ContainerType::kText));
+  if (index > c->seq->size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("text index ", index, " > length ", c->seq->size()));
+  }
+  const char32_t ascii = static_cast<unsigned char>(utf8.empty() ? 0 : utf8[0]);
+  std::u32string decoded;
+  std::u32string_view cps(&ascii, 1);
+  if (utf8.size() != 1 || ascii >= 0x80) {
+    LATTICE_ASSIGN_OR_RETURN(decoded, Utf8ToCodePoints(utf8));
+    cps = decoded;
+  }
+  if (cps.empty()) return absl::OkStatus();
+  if (cps.size() > kMaxRunLength)
+    return absl::InvalidArgumentError("insert too long");
+  InsertLocalText(*c, text, index, cps);
   return absl::OkStatus();
 }
 
@@ -284,7 +296,8 @@ absl::Status Doc::TextDelete(ContainerId text, uint64_t index, uint64_t count) {
                                               ") past text length ",
                                               c->seq->size()));
   }
-  return ListDelete(text, index, count);
+  if (count > 0) DeleteLocal(*c, text, index, count);
+  return absl::OkStatus();
 }
 
 absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
@@ -304,10 +317,15 @@ absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
     return absl::OutOfRangeError(absl::StrCat(
         "delete [", index, ", +", count, ") past length ", c->seq->size()));
   }
-  if (count == 0) return absl::OkStatus();
+  if (count > 0) DeleteLocal(*c, seq, index, count);
+  return absl::OkStatus();
+}
+
+void Doc::DeleteLocal(Container& c, ContainerId seq, uint64_t index,
+                      uint64_t count) {
   std::vector<std::pair<OpId, uint64_t>>& targets = delete_targets_;
   targets.clear();
-  c->seq->LocalDelete(index, count, &targets);
+  c.seq->LocalDelete(index, count, &targets);
   for (const auto& [target, len] : targets) {
     const OpId id = NextId(len);
     RecordDelete(id, {len, seq, target, false});
@@ -331,7 +349,6 @@ absl::Status Doc::ListDelete(ContainerId seq, uint64_t index, uint64_t count) {
   }
   if (observer_)
     Emit({seq, ChangeEvent::Kind::kDelete, "", index, count, 0, true});
-  return absl::OkStatus();
 }
 
 absl::Status Doc::CounterAdd(ContainerId counter, int64_t delta) {
@@ -370,17 +387,9 @@ void Doc::SetObserver(Observer observer) {
 // ---- Remote application
 // ------------------------------------------------------
 
-void Doc::RecordDelete(const OpId& id, const internal::DeleteRecord& d) {
-  // The usual predecessor is the record written last (a replica's latest
-  // delete); otherwise the record before `id`.
-  if (last_delete_ != nullptr && last_delete_id_.replica == id.replica &&
-      last_delete_id_.counter + last_delete_->len == id.counter &&
-      last_delete_->container == d.container &&
-      internal::ExtendDelete(last_delete_->target, last_delete_->len,
-                             last_delete_->reversed, d.target, d.len,
-                             d.reversed)) {
-    return;
-  }
+void Doc::RecordDeleteSlow(const OpId& id, const internal::DeleteRecord& d) {
+  // Not the record written last (RecordDelete tried it): the record before
+  // `id`, usually the last one.
   auto it = deletes_.end();
   if (!deletes_.empty() && std::prev(it)->first < id) {
     --it;

@@ -212,15 +212,46 @@ class Doc {
                ? cached_
                : nullptr;
   }
-  OpId NextId(uint64_t len);
+  // The id of the next local op (and `len` - 1 after it). Inline: every
+  // keystroke takes one.
+  OpId NextId(uint64_t len) {
+    return {replica_, version_.Extend(replica_, len)};
+  }
+  // TextInsert without a keystroke's shortcut: decodes `utf8`, finds the
+  // container, reports errors.
+  absl::Status TextInsertSlow(ContainerId text, uint64_t index,
+                              absl::string_view utf8);
+  // Inserts `cps` at `index` of `c` (Text `text`) as a local edit, extending
+  // the previous local op when typing continues it. REQUIRES: cps not empty
+  // and at most kMaxRunLength long, index <= c.seq->size().
+  void InsertLocalText(internal::Container& c, ContainerId text, uint64_t index,
+                       std::u32string_view cps);
+  // Deletes `count` elements at `index` of sequence `seq` (container `c`) as
+  // a local edit, extending the previous local op when backspacing
+  // continues it. REQUIRES: index + count <= c.seq->size().
+  void DeleteLocal(internal::Container& c, ContainerId seq, uint64_t index,
+                   uint64_t count);
   void RecordLocal(internal::Op op);
   absl::Status ApplyRemoteOp(internal::Op& op);
   absl::Status ApplyMapSet(const internal::Op& op, bool local);
   absl::Status ApplyInsert(internal::Op& op);
   absl::Status ApplyDelete(const internal::Op& op);
   // Records delete `id` (extending the record before it when it continues
-  // it).
-  void RecordDelete(const OpId& id, const internal::DeleteRecord& d);
+  // it). Inline for a run of backspaces, which extends the record written
+  // last.
+  void RecordDelete(const OpId& id, const internal::DeleteRecord& d) {
+    if (last_delete_ != nullptr && last_delete_id_.replica == id.replica &&
+        last_delete_id_.counter + last_delete_->len == id.counter &&
+        last_delete_->container == d.container &&
+        internal::ExtendDelete(last_delete_->target, last_delete_->len,
+                               last_delete_->reversed, d.target, d.len,
+                               d.reversed)) {
+      return;
+    }
+    RecordDeleteSlow(id, d);
+  }
+  // RecordDelete's search of deletes_ for the record before `id`.
+  void RecordDeleteSlow(const OpId& id, const internal::DeleteRecord& d);
   void RegisterContainer(ContainerId id, ContainerType type);
   bool DepsReady(const internal::Op& op) const;
   absl::Status DrainPending(uint64_t batch, ApplyResult* result);

@@ -19,21 +19,6 @@ absl::Status Annotate(const absl::Status& s, absl::string_view where) {
 
 }  // namespace
 
-absl::Status ApplyPatches(Doc& doc, ContainerId text,
-                          const std::vector<TracePatch>& patches) {
-  for (const TracePatch& p : patches) {
-    if (p.del > 0) {
-      absl::Status s = doc.TextDelete(text, p.pos, p.del);
-      if (!s.ok()) return s;
-    }
-    if (!p.ins.empty()) {
-      absl::Status s = doc.TextInsert(text, p.pos, p.ins);
-      if (!s.ok()) return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
 std::string TextOf(const Doc& doc) {
   auto id = doc.MapGetContainer(crdt::kRootId, "text");
   if (!id.ok()) return absl::StrCat("<no text: ", id.status().ToString(), ">");

@@ -177,24 +177,55 @@ void Sequence::SplitRun(Pos p, uint64_t offset) {
   cache_run_chunk_ = SIZE_MAX;
 }
 
-void Sequence::InsertContent(size_t chunk, uint64_t at, RunContent content,
-                             uint64_t len) {
-  Chunk& c = *chunks_[chunk];
-  if (is_text_ && len == 1) {  // a keystroke: no general string splice
-    std::u32string& text = c.text;
-    text.push_back(content.text[0]);
-    if (at + 1 < text.size()) {
-      std::char_traits<char32_t>::move(&text[at + 1], &text[at],
-                                       text.size() - 1 - at);
-      text[at] = content.text[0];
-    }
-  } else if (is_text_) {
-    c.text.insert(at, content.text.data(), len);
+void Sequence::InsertContentSlow(Chunk& c, uint64_t at, RunContent content,
+                                 uint64_t len) {
+  if (is_text_) {
+    MoveGap(c, at, len);
+    std::char_traits<char32_t>::copy(&c.text[at], content.text.data(), len);
+    gap_at_ += len;
+    gap_len_ -= len;
   } else {
     c.values.insert(c.values.begin() + static_cast<ptrdiff_t>(at),
                     content.values.begin(),
                     content.values.begin() + static_cast<ptrdiff_t>(len));
   }
+}
+
+void Sequence::MoveGap(Chunk& c, uint64_t at, uint64_t len) {
+  if (gap_chunk_ != &c) {
+    CloseGap();
+    c.text.insert(at, kGapSize + len, U'\0');
+    gap_chunk_ = &c;
+    gap_at_ = at;
+    gap_len_ = kGapSize + len;
+    return;
+  }
+  char32_t* t = c.text.data();
+  if (at < gap_at_) {
+    std::char_traits<char32_t>::move(t + at + gap_len_, t + at, gap_at_ - at);
+  } else if (at > gap_at_) {
+    std::char_traits<char32_t>::move(t + gap_at_, t + gap_at_ + gap_len_,
+                                     at - gap_at_);
+  }
+  gap_at_ = at;
+  if (gap_len_ < len) {
+    c.text.insert(at + gap_len_, kGapSize + len - gap_len_, U'\0');
+    gap_len_ = kGapSize + len;
+  }
+}
+
+std::u32string_view Sequence::TextWithoutGap(std::u32string* out) const {
+  const std::u32string_view text = gap_chunk_->text;
+  out->assign(text.substr(0, gap_at_));
+  out->append(text.substr(gap_at_ + gap_len_));
+  return *out;
+}
+
+void Sequence::CloseGapSlow() {
+  gap_chunk_->text.erase(gap_at_, gap_len_);
+  gap_chunk_ = nullptr;
+  gap_at_ = 0;
+  gap_len_ = 0;
 }
 
 void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
@@ -206,10 +237,22 @@ void Sequence::InsertRunAt(Pos p, Run run, RunContent content) {
   AddVisible(p.chunk, static_cast<int64_t>(run.visible()));
 }
 
-void Sequence::EraseContent(size_t chunk, uint64_t at, uint64_t n) {
-  Chunk& c = *chunks_[chunk];
+void Sequence::EraseContentSlow(Chunk& c, size_t chunk, uint64_t at,
+                                uint64_t n) {
   if (is_text_) {
-    c.text.erase(at, n);
+    // The erased elements join the gap (become it, in another chunk).
+    if (gap_chunk_ != &c) {
+      CloseGap();
+      gap_chunk_ = &c;
+      gap_at_ = at;
+      gap_len_ = n;
+    } else if (at + n == gap_at_) {  // backspacing
+      gap_at_ = at;
+      gap_len_ += n;
+    } else {
+      MoveGap(c, at, 0);
+      gap_len_ += n;
+    }
   } else {
     c.values.erase(c.values.begin() + static_cast<ptrdiff_t>(at),
                    c.values.begin() + static_cast<ptrdiff_t>(at + n));
@@ -253,6 +296,7 @@ void Sequence::SplitChunk(size_t c) {
   Chunk* right_ptr = NewChunk();
   Chunk& right = *right_ptr;
   Chunk& left = *chunks_[c];
+  if (gap_chunk_ == &left) CloseGap();
   right.runs.assign(left.runs.begin() + static_cast<ptrdiff_t>(half),
                     left.runs.end());
   left.runs.resize(half);
@@ -559,7 +603,14 @@ void Sequence::AppendRun(Run run, RunContent content) {
   }
   auto& runs = chunks_[c]->runs;
   cache_run_chunk_ = SIZE_MAX;
-  if (!run.deleted) InsertContent(c, chunks_[c]->visible, content, run.len);
+  if (!run.deleted) {
+    if (is_text_) {  // no gap: a loaded chunk keeps none
+      if (gap_chunk_ == chunks_[c]) CloseGap();
+      chunks_[c]->text.append(content.text.data(), run.len);
+    } else {
+      InsertContent(c, chunks_[c]->visible, content, run.len);
+    }
+  }
   if (!runs.empty() && CanAppend(runs.back(), run)) {
     runs.back().len += run.len;
   } else {
@@ -594,14 +645,30 @@ void Sequence::AppendTextChunk(absl::Span<const Run> runs,
 std::string Sequence::Utf8Text() const {
   std::string out;
   out.reserve(size_);  // exact for ASCII, the usual case
-  for (const auto& c : chunks_) AppendUtf8(c->text, &out);
+  for (const auto& c : chunks_) {
+    const std::u32string_view text = c->text;
+    if (c == gap_chunk_) {
+      AppendUtf8(text.substr(0, gap_at_), &out);
+      AppendUtf8(text.substr(gap_at_ + gap_len_), &out);
+    } else {
+      AppendUtf8(text, &out);
+    }
+  }
   return out;
 }
 
 std::u32string Sequence::Text() const {
   std::u32string out;
   out.reserve(size_);
-  for (const auto& c : chunks_) out += c->text;
+  for (const auto& c : chunks_) {
+    const std::u32string_view text = c->text;
+    if (c == gap_chunk_) {
+      out += text.substr(0, gap_at_);
+      out += text.substr(gap_at_ + gap_len_);
+    } else {
+      out += text;
+    }
+  }
   return out;
 }
 
@@ -635,13 +702,22 @@ void Sequence::CheckInvariants() const {
     }
     LATTICE_CHECK(visible == chunk.visible)
         << "chunk " << c << " visible count";
-    LATTICE_CHECK((is_text_ ? chunk.text.size() : chunk.values.size()) ==
+    const uint64_t gap = chunks_[c] == gap_chunk_ ? gap_len_ : 0;
+    LATTICE_CHECK((is_text_ ? chunk.text.size() - gap : chunk.values.size()) ==
                   visible)
         << "chunk " << c << " content size";
+    if (chunks_[c] == gap_chunk_)
+      LATTICE_CHECK(gap_at_ <= visible) << "gap past chunk " << c;
     LATTICE_CHECK(is_text_ ? chunk.values.empty() : chunk.text.empty());
     total += visible;
   }
   LATTICE_CHECK(total == size_);
+  if (gap_chunk_ != nullptr) {
+    LATTICE_CHECK(is_text_);
+    LATTICE_CHECK(std::find(chunks_.begin(), chunks_.end(), gap_chunk_) !=
+                  chunks_.end())
+        << "gap in no chunk";
+  }
   LATTICE_CHECK(before_cache == cache_start_) << "cursor cache out of date";
   if (cache_run_chunk_ != SIZE_MAX) {
     LATTICE_CHECK(cache_run_chunk_ < chunks_.size());

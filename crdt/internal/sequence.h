@@ -14,11 +14,19 @@
 // runs contiguously (text or values), so splitting and merging runs never
 // moves content and a run costs no allocation of its own.
 //
+// One text chunk at a time may hold a gap (a gap buffer): unused code points
+// inside its text at the last edit's position, so that typing writes into
+// the gap and backspacing widens it, instead of moving the rest of the chunk
+// per keystroke. The chunk's text moves only when an edit lands elsewhere in
+// it (the gap moves there) or in another chunk (the gap closes). Readers
+// (ForEachRun, Text, Utf8Text) read around it and never move it.
+//
 // Invariants (CheckInvariants):
 //  1. Every chunk's `visible` equals the sum of its runs' visible lengths and
-//     the size of its content; the cache's start equals the sum over the
-//     chunks before it.
+//     the size of its content (its text less the gap, if it holds it); the
+//     cache's start equals the sum over the chunks before it.
 //  2. No chunk is empty unless it is the only one.
+//  3. Only a text chunk holds the gap, and the gap lies within its text.
 //
 // Thread safety: none; owned by a Doc.
 #ifndef LATTICE_CRDT_INTERNAL_SEQUENCE_H_
@@ -111,17 +119,21 @@ class Sequence {
   void AppendTextChunk(absl::Span<const Run> runs, std::u32string text);
 
   // Calls fn(run, content) for every run in document order (content empty
-  // for deleted runs).
+  // for deleted runs). Reads only: the chunk holding the gap is viewed
+  // through a copy without it, so const callers may share the sequence.
   template <typename Fn>
   void ForEachRun(Fn&& fn) const {
+    std::u32string joined;  // the gap chunk's text without the gap
     for (const auto& chunk : chunks_) {
       const Chunk& c = *chunk;
+      const std::u32string_view text =
+          chunk == gap_chunk_ ? TextWithoutGap(&joined) : c.text;
       size_t at = 0;
       for (const Run& r : c.runs) {
         RunContent content;
         if (!r.deleted) {
           if (is_text_) {
-            content.text = std::u32string_view(c.text).substr(at, r.len);
+            content.text = text.substr(at, r.len);
           } else {
             content.values = absl::MakeConstSpan(c.values).subspan(at, r.len);
           }
@@ -151,7 +163,7 @@ class Sequence {
   // A chunk's content holds the live elements of its runs, in order.
   struct Chunk {
     std::vector<Run> runs;
-    std::u32string text;        // Text
+    std::u32string text;        // Text (with the gap, if it holds it)
     std::vector<Value> values;  // List
     uint64_t visible = 0;
     size_t index = 0;  // position in chunks_, unless stale (see below)
@@ -201,11 +213,52 @@ class Sequence {
   // Splits At(p) so that its element `offset` starts a new run right after
   // it. REQUIRES: 0 < offset < len. p stays valid (the left piece).
   void SplitRun(Pos p, uint64_t offset);
+  // Inserts `len` elements of `content` at content offset `at` of `chunk`
+  // (its visible count is the caller's). Text goes into the gap, moved
+  // there first unless a keystroke continues the previous one.
   void InsertContent(size_t chunk, uint64_t at, RunContent content,
-                     uint64_t len);
+                     uint64_t len) {
+    Chunk* c = chunks_[chunk];
+    if (is_text_ && gap_chunk_ == c && gap_at_ == at && gap_len_ >= len) {
+      char32_t* to = &c->text[at];
+      if (len == 1) {  // a keystroke: no call
+        *to = content.text[0];
+      } else {
+        std::char_traits<char32_t>::copy(to, content.text.data(), len);
+      }
+      gap_at_ += len;
+      gap_len_ -= len;
+      return;
+    }
+    InsertContentSlow(*c, at, content, len);
+  }
+  void InsertContentSlow(Chunk& c, uint64_t at, RunContent content,
+                         uint64_t len);
+  // Gap buffer (text only). Makes the gap start at content offset `at` of
+  // `c`, at least `len` long: moves it within c, or closes it elsewhere and
+  // opens one (moving c's text after `at` once).
+  void MoveGap(Chunk& c, uint64_t at, uint64_t len);
+  // Copies the gap chunk's text less the gap to *out; returns it.
+  std::u32string_view TextWithoutGap(std::u32string* out) const;
+  // Removes the gap from its chunk's text (none afterwards).
+  void CloseGap() {
+    if (gap_chunk_ != nullptr) CloseGapSlow();
+  }
+  void CloseGapSlow();
   void InsertRunAt(Pos p, Run run, RunContent content);
-  // Removes content [at, at+n) of `chunk` and its visible count.
-  void EraseContent(size_t chunk, uint64_t at, uint64_t n);
+  // Removes content [at, at+n) of `chunk` and its visible count. Text joins
+  // the gap: inline when it borders it (backspacing, forward deleting).
+  void EraseContent(size_t chunk, uint64_t at, uint64_t n) {
+    Chunk* c = chunks_[chunk];
+    if (is_text_ && gap_chunk_ == c && (at + n == gap_at_ || at == gap_at_)) {
+      if (at != gap_at_) gap_at_ = at;
+      gap_len_ += n;
+      AddVisible(chunk, -static_cast<int64_t>(n));
+      return;
+    }
+    EraseContentSlow(*c, chunk, at, n);
+  }
+  void EraseContentSlow(Chunk& c, size_t chunk, uint64_t at, uint64_t n);
   void MarkDeleted(Pos p);
   // Merges At(p) with mergeable neighbours in its chunk; returns its new pos.
   Pos MergeNeighbors(Pos p);
@@ -260,6 +313,13 @@ class Sequence {
   // wherever ids enter a chunk (IndexIds) or move to another (chunk split).
   mutable bool id_index_built_ = false;
   mutable absl::flat_hash_map<IdBlock, ChunkList> id_index_;
+  // The gap: chunk gap_chunk_ (null: none) has gap_len_ unused code points
+  // at text offset gap_at_, which is also the content offset of the element
+  // after them. Grows by kGapSize when it opens or runs out.
+  static constexpr uint64_t kGapSize = 32;
+  Chunk* gap_chunk_ = nullptr;
+  uint64_t gap_at_ = 0;
+  uint64_t gap_len_ = 0;
 };
 
 }  // namespace lattice::crdt::internal

@@ -2,6 +2,9 @@
 // examples of docs/crdt.md are the oracle.
 #include "crdt/doc.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -108,6 +111,67 @@ TEST(Doc, TextEditsAndCodePoints) {
   ASSERT_THAT(d.TextDelete(t, 0, 1), IsOk());
   EXPECT_THAT(d.GetText(t), IsOkAndHolds(" hello!"));
   d.CheckInvariants();
+}
+
+// Oracle: a plain string edited the same way. Edits are biased like typing
+// (runs at a cursor, backspaces, forward deletes, jumps, pastes) so that the
+// sequence's gap buffer fills, moves within a chunk, closes when an edit
+// lands in another chunk and survives chunk splits, snapshots (which read
+// the content) and remote edits; the invariants hold after every edit.
+TEST(Doc, TypingAnywhereMatchesAStringModel) {
+  std::mt19937_64 rng(7);
+  auto below = [&](uint64_t n) { return n == 0 ? 0 : rng() % n; };
+  Doc d(1);
+  Doc peer(2);
+  auto t = *d.MapSetContainer(kRootId, "t", ContainerType::kText);
+  Sync(d, peer);
+  std::string model;
+  uint64_t cursor = 0;
+  for (int step = 0; step < 6000; ++step) {
+    const uint64_t r = below(100);
+    if (r < 3) {  // jump
+      cursor = below(model.size() + 1);
+    } else if (r < 60 || model.empty()) {  // type (sometimes paste)
+      std::string s(r < 55 ? 1 : 1 + below(40), 'a');
+      for (char& ch : s) ch = static_cast<char>('a' + below(26));
+      ASSERT_THAT(d.TextInsert(t, cursor, s), IsOk());
+      model.insert(cursor, s);
+      cursor += s.size();
+    } else if (r < 85) {  // backspace
+      if (cursor == 0) continue;
+      const uint64_t n = std::min<uint64_t>(cursor, r < 83 ? 1 : 1 + below(9));
+      ASSERT_THAT(d.TextDelete(t, cursor - n, n), IsOk());
+      model.erase(cursor - n, n);
+      cursor -= n;
+    } else if (r < 97) {  // forward delete
+      if (cursor == model.size()) continue;
+      const uint64_t n =
+          std::min<uint64_t>(model.size() - cursor, 1 + below(3));
+      ASSERT_THAT(d.TextDelete(t, cursor, n), IsOk());
+      model.erase(cursor, n);
+    } else if (r < 98) {  // a snapshot reads every chunk's content
+      auto loaded = Doc::LoadSnapshot(3, d.EncodeSnapshot());
+      ASSERT_THAT(loaded, IsOk());
+      EXPECT_THAT((*loaded)->GetText(t), IsOkAndHolds(model));
+    } else {  // a concurrent edit from the peer, merged both ways
+      d.Commit();
+      Sync(d, peer);
+      const uint64_t len = *peer.Length(t);
+      ASSERT_THAT(peer.TextInsert(t, below(len + 1), "XY"), IsOk());
+      peer.Commit();
+      Sync(peer, d);
+      auto text = d.GetCodePoints(t);
+      ASSERT_THAT(text, IsOk());
+      model.assign(text->begin(), text->end());
+      cursor = std::min<uint64_t>(cursor, model.size());
+    }
+    d.CheckInvariants();
+    ASSERT_THAT(d.GetText(t), IsOkAndHolds(model)) << "step " << step;
+  }
+  d.Commit();
+  SyncBoth(d, peer);
+  EXPECT_THAT(peer.GetText(t), IsOkAndHolds(model));
+  EXPECT_EQ(peer.EncodeSnapshot(), d.EncodeSnapshot());
 }
 
 TEST(Doc, ObserverReportsLocalAndRemoteChanges) {
