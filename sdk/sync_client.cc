@@ -137,17 +137,19 @@ struct SyncClient::Impl {
     limits.max_docs = 4096;  // joined lists every document of a room
   }
 
-  // A reader lock on `mu`, or nothing when this thread runs a WaitUntil
-  // predicate of this client (which holds `mu` already).
+  // The lock for reads: `mu` held exclusively, or nothing when this thread
+  // runs a WaitUntil predicate of this client (which holds `mu` already).
+  // Exclusive, not shared: a Doc is not thread-safe even for const calls
+  // (reads move its position caches), so two readers must not overlap.
   class ABSL_SCOPED_LOCKABLE ReadLock {
    public:
     explicit ReadLock(const Impl& impl)
-        ABSL_SHARED_LOCK_FUNCTION(impl.mu) ABSL_NO_THREAD_SAFETY_ANALYSIS
+        ABSL_EXCLUSIVE_LOCK_FUNCTION(impl.mu) ABSL_NO_THREAD_SAFETY_ANALYSIS
         : mu_(t_predicate_owner == &impl ? nullptr : &impl.mu) {
-      if (mu_ != nullptr) mu_->ReaderLock();
+      if (mu_ != nullptr) mu_->Lock();
     }
     ~ReadLock() ABSL_UNLOCK_FUNCTION() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      if (mu_ != nullptr) mu_->ReaderUnlock();
+      if (mu_ != nullptr) mu_->Unlock();
     }
     ReadLock(const ReadLock&) = delete;
     ReadLock& operator=(const ReadLock&) = delete;
