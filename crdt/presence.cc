@@ -78,6 +78,7 @@ void Presence::WriteField(Record& r, FieldKey key,
   reg.stamp = Stamp{++r.clock, writer_};
   reg.value = std::move(value);
   reg.generation = ++generation_;
+  r.changed_generation = reg.generation;
 }
 
 absl::Status Presence::Write(absl::string_view session, FieldKey key,
@@ -124,6 +125,7 @@ absl::Status Presence::Join(absl::string_view session, Identity identity,
     Record& r = it->second;
     r.last_seen = now;
     const uint64_t g = ++generation_;
+    r.changed_generation = g;
     auto put = [&](FieldKey key, FieldValue value) {
       Register& reg = r.fields[std::move(key)];
       reg.stamp = Stamp{++r.clock, writer_};
@@ -142,6 +144,7 @@ absl::Status Presence::Join(absl::string_view session, Identity identity,
 void Presence::Remove(Record& r, absl::Time now) {
   r.removed = Stamp{++r.clock, writer_};
   r.removed_generation = ++generation_;
+  r.changed_generation = r.removed_generation;
   r.removed_at = now;
   r.fields.clear();
   --live_;
@@ -281,6 +284,7 @@ bool Presence::Merge(Record& r, const Stamp& removed,
   if (r.removed < removed) {
     r.removed = removed;
     r.removed_generation = g;
+    r.changed_generation = g;
     r.removed_at = now;
     r.clock = std::max(r.clock, removed.clock);
     for (auto it = r.fields.begin(); it != r.fields.end();) {
@@ -301,6 +305,7 @@ bool Presence::Merge(Record& r, const Stamp& removed,
     reg.stamp = in.stamp;
     reg.value = std::move(in.value);
     reg.generation = g;
+    r.changed_generation = g;
     changed = true;
   }
   if (!was_live && r.live()) r.last_seen = now;
@@ -310,6 +315,7 @@ bool Presence::Merge(Record& r, const Stamp& removed,
 std::vector<SessionChange> Presence::ChangesSince(uint64_t since) const {
   std::vector<SessionChange> out;
   for (const auto& [session, r] : records_) {
+    if (r.changed_generation <= since) continue;
     SessionChange c;
     if (!r.live()) {
       if (r.removed_generation <= since) continue;
@@ -399,7 +405,10 @@ void Presence::CheckInvariants() const {
       LATTICE_CHECK(r.removed_generation <= generation_) << session;
     }
     LATTICE_CHECK(r.removed.clock <= r.clock) << session;
+    LATTICE_CHECK(r.removed_generation <= r.changed_generation) << session;
+    LATTICE_CHECK(r.changed_generation <= generation_) << session;
     for (const auto& [key, reg] : r.fields) {
+      LATTICE_CHECK(reg.generation <= r.changed_generation) << session;
       LATTICE_CHECK(r.removed < reg.stamp)
           << session << ": field below removal";
       LATTICE_CHECK(reg.stamp.clock <= r.clock) << session;

@@ -68,13 +68,19 @@ struct Register {
 //  1. every field's stamp is above `removed` (older ones are dropped);
 //  2. the record is live (shown) iff it has a field, a tombstone iff it has
 //     none, and then `removed` is set;
-//  3. `clock` >= every stamp's clock the record has seen.
+//  3. `clock` >= every stamp's clock the record has seen;
+//  4. `changed_generation` >= every field's generation and
+//     removed_generation.
 struct SessionRecord {
   Stamp removed;  // empty: never removed
   absl::btree_map<FieldKey, Register> fields;
   uint64_t clock = 0;
   // Local bookkeeping, never encoded.
   uint64_t removed_generation = 0;
+  // At least every field's generation and removed_generation, so that
+  // Presence::ChangesSince skips an unchanged record without reading its
+  // fields (a receiver calls it per frame).
+  uint64_t changed_generation = 0;
   absl::Time removed_at;  // when this replica learned of the removal
   absl::Time last_seen;   // last heartbeat or write (live records)
 
