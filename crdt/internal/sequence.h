@@ -120,7 +120,7 @@ class Sequence {
 
   // Calls fn(run, content) for every run in document order (content empty
   // for deleted runs). Reads only: the chunk holding the gap is viewed
-  // through a copy without it, so const callers may share the sequence.
+  // through a copy without it; a read never moves the gap.
   template <typename Fn>
   void ForEachRun(Fn&& fn) const {
     std::u32string joined;  // the gap chunk's text without the gap
