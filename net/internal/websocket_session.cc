@@ -55,6 +55,12 @@ void CountClose(NetStats& stats, uint16_t code, uint16_t overflow_code) {
   }
 }
 
+// What a read waiting for the next message holds. Beast's async_read
+// prepares 1.5 KiB (tcp_frame_size) before it waits, which was a sixth of
+// an idle connection's memory; a first read of at most this many bytes
+// holds little and still takes a cursor move or a small change whole.
+constexpr size_t kIdleReadBytes = 256;
+
 }  // namespace
 
 void WsHandle::Send(std::shared_ptr<const std::string> message) {
@@ -163,30 +169,14 @@ void WsSession::OnAccept(beast::error_code ec) {
     LATTICE_LOG(kError) << "ws handler OnOpen threw: " << e.what();
     DoClose(kCloseInternalError, "internal error");
   }
-  Read();
+  Read(kIdleReadBytes);
 }
 
-namespace {
-
-// What a read waiting for the next message holds. Beast's async_read
-// prepares 1.5 KiB (tcp_frame_size) before it waits, which was a sixth of
-// an idle connection's memory; a first read of at most this many bytes
-// holds little and still takes a cursor move or a small change whole.
-constexpr size_t kIdleReadBytes = 256;
-
-}  // namespace
-
-void WsSession::Read() {
-  ws_.async_read_some(
-      buffer_, kIdleReadBytes,
-      beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
-}
-
-void WsSession::ReadMore() {
+void WsSession::Read(size_t limit) {
   // Limit 0: Beast reads what the frame holds, up to 1.5 KiB a step; the
   // message size limit (read_message_max) still applies across steps.
   ws_.async_read_some(
-      buffer_, 0,
+      buffer_, limit,
       beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
 }
 
@@ -204,7 +194,7 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
     }
     return OnEnd(kCloseAbnormal, ec.message());
   }
-  if (!ws_.is_message_done()) return ReadMore();
+  if (!ws_.is_message_done()) return Read(0);
   if (close_requested_) {
     // Closing: keep reading for the peer's close frame, drop the rest.
   } else if (!ws_.got_binary()) {
@@ -216,7 +206,7 @@ void WsSession::OnRead(beast::error_code ec, std::size_t) {
   // Give back what a larger message grew, so that an idle connection holds
   // kIdleReadBytes at most.
   if (buffer_.capacity() > kIdleReadBytes) buffer_.shrink_to_fit();
-  Read();
+  Read(kIdleReadBytes);
 }
 
 void WsSession::Deliver(std::string message) {

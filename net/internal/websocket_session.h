@@ -108,10 +108,10 @@ class WsSession final : public ServerConnection,
 
  private:
   void OnAccept(boost::beast::error_code ec);
-  // Reads the next message piece by piece: at most kIdleReadBytes first,
-  // then whatever the frame holds, until the message is done.
-  void Read();
-  void ReadMore();
+  // Reads the next piece of a message: at most `limit` bytes (0: what the
+  // frame holds). A new message starts with kIdleReadBytes (see the .cc),
+  // the rest of it with 0.
+  void Read(size_t limit);
   void OnRead(boost::beast::error_code ec, std::size_t bytes);
   void OnOverflow();
   void Enqueue(std::shared_ptr<const std::string> message);
