@@ -44,8 +44,8 @@ inline constexpr uint16_t kCloseInternalError = 1011;
 // Field order follows the published interface (designated initializers
 // depend on it).
 struct WebSocketOptions {
-  // Largest message accepted (Beast read_message_max); a larger one closes
-  // the connection with 1009. Default: 1 MiB.
+  // Largest message accepted; a larger one closes the connection with 1009,
+  // found from the frame headers before the payload is read. Default: 1 MiB.
   uint64_t max_message_bytes = 1 << 20;
   // Outbound backlog per connection, counting every message accepted by
   // Send and not yet written. Past either limit the connection is closed
@@ -62,13 +62,11 @@ struct WebSocketOptions {
   // closing handshake: a close that has not completed within it drops the
   // connection. Default: 10 s.
   std::chrono::milliseconds handshake_timeout{10'000};
-  // Beast idle timeout: after half of it without incoming data the server
-  // pings; when nothing arrives for the whole period the connection is
-  // dropped (OnClose with 1006). Default: 30 s.
+  // Idle timeout, checked every half of it: a connection silent for a half
+  // is pinged, and one still silent at the next check is dropped (OnClose
+  // with 1006), between 1 and 1.5 times this after its last byte. 0
+  // disables it. Default: 30 s.
   std::chrono::milliseconds idle_timeout{30'000};
-  // Negotiates permessage-deflate when the client offers it. The inflated
-  // size is still capped by `max_message_bytes`. Default: false.
-  bool permessage_deflate = false;
   // Exact Origin header values accepted; others (and a missing Origin) get
   // HTTP 403 with a JSON body. Empty accepts any origin. Default: empty.
   std::vector<std::string> allowed_origins;

@@ -1,5 +1,6 @@
 #include "net/internal/server_state.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -38,6 +39,17 @@ std::vector<std::string> NormalizeAll(const std::vector<std::string>& ips) {
   return out;
 }
 
+// A tenth of the shortest WebSocket timeout, within [10 ms, 1 s]: deadlines
+// fire at most that late.
+std::chrono::milliseconds DeadlineTick(const WebSocketOptions& options) {
+  std::chrono::milliseconds shortest = options.handshake_timeout;
+  if (options.idle_timeout.count() > 0) {
+    shortest = std::min(shortest, options.idle_timeout / 2);
+  }
+  return std::clamp(shortest / 10, std::chrono::milliseconds(10),
+                    std::chrono::milliseconds(1000));
+}
+
 }  // namespace
 
 std::string ResolveClientIp(const asio::ip::address& peer,
@@ -66,7 +78,9 @@ ServerState::ServerState(asio::io_context& ioc,
       ws_handler_(std::move(ws_handler)),
       trusted_proxies_(NormalizeAll(options_.websocket.trusted_proxies)),
       strand_(asio::make_strand(ioc)),
-      grace_timer_(strand_) {}
+      grace_timer_(strand_),
+      deadlines_(std::make_shared<DeadlineQueue>(
+          strand_, DeadlineTick(options_.websocket))) {}
 
 bool ServerState::Register(ServerConnection* conn,
                            std::weak_ptr<ServerConnection> weak) {
@@ -82,6 +96,9 @@ void ServerState::Unregister(ServerConnection* conn, bool from_destructor) {
   {
     absl::MutexLock lock(&mu_);
     if (connections_.erase(conn) == 0) return;
+    // Under mu_: a connection schedules deadlines only once registered, so
+    // none is lost. (From a destructor the io_context may be going away.)
+    if (connections_.empty() && !from_destructor) deadlines_->Clear();
     if (shutting_down_ && !shutdown_done_ && connections_.empty()) {
       shutdown_done_ = true;
       done = true;

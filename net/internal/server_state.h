@@ -23,6 +23,7 @@
 #include <boost/asio/strand.hpp>
 
 #include "net/http_server.h"
+#include "net/internal/deadline_queue.h"
 #include "net/websocket.h"
 
 #include "absl/base/thread_annotations.h"
@@ -41,6 +42,9 @@ class ServerConnection {
   virtual void BeginShutdown(uint16_t close_code) = 0;
   // Drops the connection now.
   virtual void ForceClose() = 0;
+  // A deadline it scheduled with ServerState::deadlines() is due (called
+  // on the queue's strand).
+  virtual void OnDeadline() {}
 };
 
 // Returns the address as text, with IPv4-mapped IPv6 addresses as IPv4.
@@ -72,6 +76,7 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
     return trusted_proxies_;
   }
   NetStats& stats() { return stats_; }
+  DeadlineQueue& deadlines() { return *deadlines_; }
   uint64_t NextWsId() { return next_ws_id_.fetch_add(1); }
 
   // Adds a connection to the registry. Returns false (and adds nothing) once
@@ -113,6 +118,9 @@ class ServerState : public std::enable_shared_from_this<ServerState> {
   // Confined to strand_.
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   boost::asio::steady_timer grace_timer_;
+
+  // Thread-safe; a shared_ptr because its handlers keep it alive.
+  const std::shared_ptr<DeadlineQueue> deadlines_;
 
   mutable absl::Mutex mu_;
   absl::flat_hash_map<ServerConnection*, std::weak_ptr<ServerConnection>>

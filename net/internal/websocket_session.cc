@@ -1,5 +1,6 @@
 #include "net/internal/websocket_session.h"
 
+#include <array>
 #include <cassert>
 #include <exception>
 #include <utility>
@@ -7,11 +8,9 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/field.hpp>
-#include <boost/beast/websocket/error.hpp>
-#include <boost/beast/websocket/option.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "base/logging.h"
@@ -22,6 +21,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
 
 namespace {
 
@@ -55,11 +55,42 @@ void CountClose(NetStats& stats, uint16_t code, uint16_t overflow_code) {
   }
 }
 
-// What a read waiting for the next message holds. Beast's async_read
-// prepares 1.5 KiB (tcp_frame_size) before it waits, which was a sixth of
-// an idle connection's memory; a first read of at most this many bytes
-// holds little and still takes a cursor move or a small change whole.
-constexpr size_t kIdleReadBytes = 256;
+// Reads land in a buffer per I/O thread; a message split across reads is
+// then copied into its connection. One read takes at most this much, and
+// one readiness event at most kMaxReadsPerWake reads, so that a client
+// sending fast cannot hold the thread.
+constexpr size_t kScratchBytes = 64 * 1024;
+constexpr int kMaxReadsPerWake = 16;
+
+// The scratch buffer of this thread. A handler callback never runs another
+// connection's read on the same thread, but if it did, that read would take
+// a buffer of its own rather than overwrite the input being parsed.
+class ScratchBuffer {
+ public:
+  ScratchBuffer() {
+    if (in_use_) {
+      own_ = std::make_unique<char[]>(kScratchBytes);
+      data_ = own_.get();
+    } else {
+      in_use_ = true;
+      data_ = buffer_;
+    }
+  }
+  ~ScratchBuffer() {
+    if (data_ == buffer_) in_use_ = false;
+  }
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+  char* data() { return data_; }
+
+ private:
+  static thread_local char buffer_[kScratchBytes];
+  static thread_local bool in_use_;
+  std::unique_ptr<char[]> own_;
+  char* data_;
+};
+thread_local char ScratchBuffer::buffer_[kScratchBytes];
+thread_local bool ScratchBuffer::in_use_ = false;
 
 }  // namespace
 
@@ -100,9 +131,8 @@ WsSession::WsSession(ConnectionStream stream,
                      ConnectionSlot connection_slot, IpSlot ip_slot)
     : state_(std::move(state)),
       options_(state_->ws_options()),
-      executor_(stream.get_executor()),
-      ws_(stream.release_socket()),
-      close_deadline_(executor_),
+      socket_(stream.release_socket()),
+      parser_(options_.max_message_bytes),
       connection_slot_(std::move(connection_slot)),
       ip_slot_(std::move(ip_slot)) {}
 
@@ -117,32 +147,24 @@ void WsSession::Start(Request request) {
     DropSocket();
     return;
   }
+  handshake_ = std::make_unique<HandshakeStream>(socket_);
   websocket::stream_base::timeout timeout{};
   timeout.handshake_timeout = options_.handshake_timeout;
-  timeout.idle_timeout = options_.idle_timeout;
-  timeout.keep_alive_pings = true;
-  ws_.set_option(timeout);
-  ws_.set_option(
+  timeout.idle_timeout = websocket::stream_base::none();  // ours, later
+  timeout.keep_alive_pings = false;
+  handshake_->set_option(timeout);
+  handshake_->set_option(
       websocket::stream_base::decorator([](websocket::response_type& res) {
         res.set(http::field::server, "lattice");
       }));
-  ws_.read_message_max(options_.max_message_bytes);
-  // Beast splits an outgoing message into frames of write_buffer_bytes
-  // (default 4 KiB), one write each: a 400 KB snapshot took 100 writes.
-  // Control frames still fit between 64 KiB fragments. (A server without
-  // permessage-deflate allocates no write buffer for this.)
-  ws_.write_buffer_bytes(64 * 1024);
-  if (options_.permessage_deflate) {
-    websocket::permessage_deflate pmd;
-    pmd.server_enable = true;
-    ws_.set_option(pmd);
-  }
-  ws_.binary(true);
-  ws_.async_accept(request, beast::bind_front_handler(&WsSession::OnAccept,
-                                                      shared_from_this()));
+  handshake_->async_accept(
+      request,
+      beast::bind_front_handler(&WsSession::OnAccept, shared_from_this()));
 }
 
 void WsSession::OnAccept(beast::error_code ec) {
+  handshake_.reset();
+  if (!ec) socket_.non_blocking(true, ec);
   if (ec) {
     state_->stats().ws_handshakes_failed.fetch_add(1,
                                                    std::memory_order_relaxed);
@@ -151,7 +173,6 @@ void WsSession::OnAccept(beast::error_code ec) {
     ended_ = true;
     refuse_sends_.store(true, std::memory_order_release);
     DropSocket();
-    DisarmTimeouts();
     Finish();
     return;
   }
@@ -160,8 +181,9 @@ void WsSession::OnAccept(beast::error_code ec) {
   state_->stats().ws_total.fetch_add(1, std::memory_order_relaxed);
   if (close_requested_) {
     // Shutdown raced with the handshake: close right away.
-    close_requested_ = false;
-    DoClose(close_code_, close_reason_);
+    StartClose();
+  } else if (options_.idle_timeout.count() > 0) {
+    SetDeadline(options_.idle_timeout / 2);
   }
   try {
     state_->ws_handler()->OnOpen(handle_);
@@ -169,44 +191,75 @@ void WsSession::OnAccept(beast::error_code ec) {
     LATTICE_LOG(kError) << "ws handler OnOpen threw: " << e.what();
     DoClose(kCloseInternalError, "internal error");
   }
-  Read(kIdleReadBytes);
+  WaitRead();
 }
 
-void WsSession::Read(size_t limit) {
-  // Limit 0: Beast reads what the frame holds, up to 1.5 KiB a step; the
-  // message size limit (read_message_max) still applies across steps.
-  ws_.async_read_some(
-      buffer_, limit,
-      beast::bind_front_handler(&WsSession::OnRead, shared_from_this()));
+void WsSession::WaitRead() {
+  socket_.async_wait(
+      tcp::socket::wait_read,
+      beast::bind_front_handler(&WsSession::OnReadable, shared_from_this()));
 }
 
-void WsSession::OnRead(beast::error_code ec, std::size_t) {
-  if (ec) {
-    if (close_requested_) return OnEnd(close_code_, close_reason_);
-    if (ec == websocket::error::closed) {
-      const websocket::close_reason& cr = ws_.reason();
-      const auto code = static_cast<uint16_t>(cr.code);
-      return OnEnd(code == 0 ? kCloseNoStatus : code,
-                   std::string(cr.reason.data(), cr.reason.size()));
+void WsSession::OnReadable(beast::error_code ec) {
+  if (!ec) {
+    ScratchBuffer scratch;
+    for (int i = 0; i < kMaxReadsPerWake; ++i) {
+      const size_t n =
+          socket_.read_some(asio::buffer(scratch.data(), kScratchBytes), ec);
+      if (ec == asio::error::would_block) {
+        ec = {};
+        break;
+      }
+      if (ec) break;
+      read_activity_ = true;
+      // After the peer's close frame or a protocol error the rest is
+      // read only to reach the end of the stream.
+      if (!peer_closed_ && !failed_) Consume(scratch.data(), n);
+      // A short read emptied the socket; waiting re-arms the readiness
+      // check, which reports data that arrived since.
+      if (n < kScratchBytes) break;
     }
-    if (ec == websocket::error::message_too_big) {
-      return OnEnd(kCloseTooBig, "message too big");
-    }
-    return OnEnd(kCloseAbnormal, ec.message());
   }
-  if (!ws_.is_message_done()) return Read(0);
-  if (close_requested_) {
-    // Closing: keep reading for the peer's close frame, drop the rest.
-  } else if (!ws_.got_binary()) {
+  if (!ec) return WaitRead();
+  if (close_code_ != 0) return OnEnd(close_code_, close_reason_);
+  return OnEnd(kCloseAbnormal, ec.message());
+}
+
+void WsSession::Consume(const char* data, size_t n) {
+  absl::string_view input(data, n);
+  for (;;) {
+    switch (parser_.Parse(input)) {
+      case WsFrameParser::kNeedMore:
+        return;
+      case WsFrameParser::kMessage:
+        OnParsedMessage();
+        break;
+      case WsFrameParser::kPing:
+        if (!close_requested_) {
+          AppendWsControlFrame(WsOpcode::kPong, parser_.control_payload(),
+                               control_out_);
+          if (!writing_) Write();
+        }
+        break;
+      case WsFrameParser::kPong:
+        break;  // any input counts as activity
+      case WsFrameParser::kClose:
+        return OnPeerClose(parser_.close_code(),
+                           std::string(parser_.close_reason()));
+      case WsFrameParser::kError:
+        return Fail(parser_.error_code(), parser_.error_reason());
+    }
+  }
+}
+
+void WsSession::OnParsedMessage() {
+  std::string message = parser_.TakeMessage();
+  if (close_requested_) return;  // closing: the rest is dropped
+  if (parser_.message_is_text()) {
     DoClose(kCloseUnsupportedData, "text messages are not supported");
-  } else {
-    Deliver(beast::buffers_to_string(buffer_.data()));
+    return;
   }
-  buffer_.clear();
-  // Give back what a larger message grew, so that an idle connection holds
-  // kIdleReadBytes at most.
-  if (buffer_.capacity() > kIdleReadBytes) buffer_.shrink_to_fit();
-  Read(kIdleReadBytes);
+  Deliver(std::move(message));
 }
 
 void WsSession::Deliver(std::string message) {
@@ -221,6 +274,72 @@ void WsSession::Deliver(std::string message) {
   }
 }
 
+void WsSession::OnPeerClose(uint16_t code, std::string reason) {
+  peer_closed_ = true;
+  if (close_requested_) {
+    // The answer to our close frame (or the two crossed): once ours is
+    // out, the close handshake is done.
+    if (close_sent_) Teardown();
+    return;
+  }
+  close_requested_ = true;
+  refuse_sends_.store(true, std::memory_order_release);
+  close_code_ = code;
+  close_reason_ = std::move(reason);
+  DropQueue();
+  StartClose();
+}
+
+void WsSession::Fail(uint16_t code, std::string reason) {
+  failed_ = true;
+  LATTICE_LOG(kDebug) << "ws " << id() << " from " << remote_ip() << ": "
+                      << reason;
+  if (close_requested_) {
+    if (close_sent_) Teardown();
+    return;
+  }
+  close_requested_ = true;
+  refuse_sends_.store(true, std::memory_order_release);
+  close_code_ = code;
+  close_reason_ = std::move(reason);
+  DropQueue();
+  StartClose();
+}
+
+void WsSession::SetDeadline(std::chrono::steady_clock::duration after) {
+  deadline_ = std::chrono::steady_clock::now() + after;
+  state_->deadlines().Schedule(deadline_, weak_from_this());
+}
+
+void WsSession::OnDeadline() {
+  asio::post(socket_.get_executor(),
+             [self = shared_from_this()] { self->OnDeadlineDue(); });
+}
+
+void WsSession::OnDeadlineDue() {
+  if (ended_ || std::chrono::steady_clock::now() < deadline_) return;
+  deadline_ = std::chrono::steady_clock::time_point::max();
+  if (close_requested_) {
+    LATTICE_LOG(kDebug) << "ws " << id() << ": close timed out";
+    DropSocket();
+    return;
+  }
+  if (read_activity_) {
+    read_activity_ = false;
+    ping_outstanding_ = false;
+  } else if (!ping_outstanding_) {
+    // Half the idle time without a byte: ask for one.
+    ping_outstanding_ = true;
+    AppendWsControlFrame(WsOpcode::kPing, {}, control_out_);
+    if (!writing_) Write();
+  } else {
+    LATTICE_LOG(kDebug) << "ws " << id() << ": idle timeout";
+    DropSocket();
+    return;
+  }
+  SetDeadline(options_.idle_timeout / 2);
+}
+
 void WsSession::Send(std::shared_ptr<const std::string> message) {
   assert(message != nullptr);
   if (refuse_sends_.load(std::memory_order_acquire)) return;
@@ -232,19 +351,20 @@ void WsSession::Send(std::shared_ptr<const std::string> message) {
   if (bytes > options_.max_send_queue_bytes ||
       count > options_.max_send_queue_messages) {
     Unaccount(*message);
-    asio::post(executor_, beast::bind_front_handler(&WsSession::OnOverflow,
-                                                    shared_from_this()));
+    asio::post(
+        socket_.get_executor(),
+        beast::bind_front_handler(&WsSession::OnOverflow, shared_from_this()));
     return;
   }
-  asio::post(executor_, [self = shared_from_this(),
-                         message = std::move(message)]() mutable {
+  asio::post(socket_.get_executor(), [self = shared_from_this(),
+                                      message = std::move(message)]() mutable {
     self->Enqueue(std::move(message));
   });
 }
 
 void WsSession::Close(uint16_t code, std::string reason) {
-  asio::post(executor_, [self = shared_from_this(), code,
-                         reason = std::move(reason)]() mutable {
+  asio::post(socket_.get_executor(), [self = shared_from_this(), code,
+                                      reason = std::move(reason)]() mutable {
     self->DoClose(code, std::move(reason));
   });
 }
@@ -254,7 +374,7 @@ void WsSession::BeginShutdown(uint16_t close_code) {
 }
 
 void WsSession::ForceClose() {
-  asio::post(executor_, [self = shared_from_this()] {
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
     if (!self->ended_) self->DropSocket();
   });
 }
@@ -281,31 +401,64 @@ void WsSession::Enqueue(std::shared_ptr<const std::string> message) {
 }
 
 void WsSession::Write() {
-  writing_ = true;
-  const uint64_t max_bytes = batch_max_bytes_.load(std::memory_order_relaxed);
-  // A batch holds at most this many messages, which bounds batch_.
-  constexpr size_t kMaxBatchMessages = 256;
-  uint64_t bytes = queue_[head_]->size();
-  in_flight_ = 1;
-  while (head_ + in_flight_ < queue_.size() && in_flight_ < kMaxBatchMessages &&
-         bytes + queue_[head_ + in_flight_]->size() <= max_bytes) {
-    bytes += queue_[head_ + in_flight_++]->size();
+  if (head_ == queue_.size() && close_requested_ && !close_queued_ && opened_) {
+    // Everything before the close frame is out or dropped (invariant 4).
+    close_queued_ = true;
+    AppendWsCloseFrame(close_code_, close_reason_, control_out_);
   }
+  // Control frames queued from now on go to control_out_ again, never into
+  // the buffer being written.
+  control_writing_.swap(control_out_);
+  close_in_flight_ = close_queued_ && !close_sent_;
+  in_flight_ = 0;
+  uint64_t bytes = 0;
+  if (head_ < queue_.size() && !close_in_flight_) {
+    const uint64_t max_bytes = batch_max_bytes_.load(std::memory_order_relaxed);
+    // A batch holds at most this many messages, which bounds batch_.
+    constexpr size_t kMaxBatchMessages = 256;
+    bytes = queue_[head_]->size();
+    in_flight_ = 1;
+    while (head_ + in_flight_ < queue_.size() &&
+           in_flight_ < kMaxBatchMessages &&
+           bytes + queue_[head_ + in_flight_]->size() <= max_bytes) {
+      bytes += queue_[head_ + in_flight_++]->size();
+    }
+  }
+  if (control_writing_.empty() && in_flight_ == 0) return;
+  writing_ = true;
   auto on_write =
       beast::bind_front_handler(&WsSession::OnWrite, shared_from_this());
+  const asio::const_buffer control = asio::buffer(control_writing_);
+  if (in_flight_ == 0) {
+    asio::async_write(socket_, control, std::move(on_write));
+    return;
+  }
+  const size_t header_bytes =
+      EncodeWsFrameHeader(WsOpcode::kBinary, bytes, data_header_);
+  const asio::const_buffer header(data_header_, header_bytes);
   if (in_flight_ == 1) {
-    ws_.async_write(asio::buffer(*queue_[head_]), std::move(on_write));
+    const std::array<asio::const_buffer, 3> buffers{
+        control, header, asio::buffer(*queue_[head_])};
+    asio::async_write(socket_, buffers, std::move(on_write));
     return;
   }
   batch_.clear();
+  batch_.push_back(control);
+  batch_.push_back(header);
   for (size_t i = head_; i < head_ + in_flight_; ++i) {
     batch_.push_back(asio::buffer(*queue_[i]));
   }
-  ws_.async_write(batch_, std::move(on_write));
+  asio::async_write(socket_, batch_, std::move(on_write));
 }
 
 void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
+  control_writing_.clear();
+  control_writing_.shrink_to_fit();  // a 125-byte pong's buffer
+  if (close_in_flight_) {
+    close_in_flight_ = false;
+    close_sent_ = true;
+  }
   const size_t written = in_flight_;
   in_flight_ = 0;
   uint64_t written_bytes = 0;
@@ -317,8 +470,7 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   head_ += written;
   if (head_ == queue_.size()) {
     // Drained: an idle connection keeps no queue memory.
-    queue_.clear();
-    if (queue_.capacity() > 4) queue_.shrink_to_fit();
+    queue_ = {};
     batch_ = {};
     head_ = 0;
   } else if (head_ >= 64 && head_ * 2 >= queue_.size()) {
@@ -330,23 +482,26 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
     // socket is closed so that it surely does.
     DropQueue();
     refuse_sends_.store(true, std::memory_order_release);
-    if (ec != asio::error::operation_aborted &&
-        ec != websocket::error::closed) {
+    if (ec != asio::error::operation_aborted) {
       LATTICE_LOG(kDebug) << "ws " << id() << " write: " << ec.message();
       DropSocket();
     }
     return;
   }
-  NetStats& stats = state_->stats();
-  stats.ws_messages_out.fetch_add(written, std::memory_order_relaxed);
-  stats.ws_writes.fetch_add(1, std::memory_order_relaxed);
-  stats.ws_bytes_out.fetch_add(written_bytes, std::memory_order_relaxed);
-  if (ended_) return;
-  if (head_ < queue_.size()) {
-    Write();
-  } else if (close_requested_ && !close_started_) {
-    StartCloseHandshake();
+  if (written > 0) {
+    NetStats& stats = state_->stats();
+    stats.ws_messages_out.fetch_add(written, std::memory_order_relaxed);
+    stats.ws_writes.fetch_add(1, std::memory_order_relaxed);
+    stats.ws_bytes_out.fetch_add(written_bytes, std::memory_order_relaxed);
   }
+  if (ended_) return;
+  if (close_sent_) {
+    // Done once the peer has answered; a failed connection does not wait
+    // for the answer.
+    if (peer_closed_ || failed_) Teardown();
+    return;
+  }
+  Write();
 }
 
 void WsSession::DoClose(uint16_t code, std::string reason) {
@@ -362,54 +517,31 @@ void WsSession::DoClose(uint16_t code, std::string reason) {
   // A close frame carries at most 123 bytes of reason.
   if (reason.size() > 123) reason.resize(123);
   close_reason_ = std::move(reason);
-  if (!opened_) {
-    // Still in the handshake: OnAccept closes once it completes.
-    return;
-  }
-  close_deadline_.expires_after(options_.handshake_timeout);
-  close_deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-    if (ec || self->ended_) return;
-    LATTICE_LOG(kDebug) << "ws " << self->id() << ": close timed out";
-    self->DropSocket();
-  });
-  if (!writing_) StartCloseHandshake();
+  // Still in the handshake: OnAccept closes once it completes.
+  if (opened_) StartClose();
 }
 
-void WsSession::StartCloseHandshake() {
-  close_started_ = true;
-  ws_.async_close(
-      websocket::close_reason(static_cast<websocket::close_code>(close_code_),
-                              close_reason_),
-      [self = shared_from_this()](beast::error_code ec) {
-        if (ec && ec != asio::error::operation_aborted) {
-          LATTICE_LOG(kDebug)
-              << "ws " << self->id() << " close: " << ec.message();
-        }
-      });
+void WsSession::StartClose() {
+  SetDeadline(options_.handshake_timeout);
+  if (!writing_) Write();
+}
+
+void WsSession::Teardown() {
+  if (torn_down_) return;
+  torn_down_ = true;
+  beast::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 void WsSession::DropSocket() {
   beast::error_code ignored;  // the bare socket's close() would throw
-  beast::get_lowest_layer(ws_).close(ignored);
-}
-
-void WsSession::DisarmTimeouts() {
-  // Beast leaves its timer armed when a connection fails; a pending wait
-  // would hold the io_context (and Shutdown's caller) for up to
-  // idle_timeout / 2.
-  websocket::stream_base::timeout off{};
-  off.handshake_timeout = websocket::stream_base::none();
-  off.idle_timeout = websocket::stream_base::none();
-  off.keep_alive_pings = false;
-  ws_.set_option(off);
-  close_deadline_.cancel();
+  socket_.close(ignored);
 }
 
 void WsSession::OnEnd(uint16_t code, std::string reason) {
   ended_ = true;
   refuse_sends_.store(true, std::memory_order_release);
   DropSocket();
-  DisarmTimeouts();
   DropQueue();
   NetStats& stats = state_->stats();
   CountClose(stats, code, options_.overflow_close_code);

@@ -1,27 +1,47 @@
 // The server side of one WebSocket: accepts the upgrade handed over by the
-// HTTP session, reads messages into WsHandler::OnMessage, and writes a
-// bounded queue of shared messages one async_write at a time (Beast
-// chat-multi websocket_session::send/on_send, advanced_server queue limit).
+// HTTP session (Beast answers the handshake), then runs the protocol itself
+// on the bare socket with WsFrameParser: reads messages into
+// WsHandler::OnMessage and writes a bounded queue of shared messages one
+// write at a time (Beast chat-multi websocket_session::send/on_send,
+// advanced_server queue limit). Beast's websocket::stream is not kept past
+// the handshake: with its inline read buffer it was 2.5 KiB of every idle
+// connection.
+//
+// Reading: a connection between messages waits for readability
+// (async_wait) holding no buffer, then reads what has arrived into a
+// per-thread scratch buffer and parses it; only a message split across reads
+// is copied into the connection.
+//
+// Closing (RFC 6455 5.5.1, 7.1.1): whoever closes first sends a close frame
+// and the other answers with one. Once the close handshake is done, or the
+// connection failed with a protocol error, the server shuts down its sending
+// side and reads to the end of the stream, so that the client reads every
+// byte before the FIN (a close() with unread input would send a reset). The
+// close deadline (handshake_timeout) bounds all of it.
 //
 // Thread safety: WsHandle, and the WsSession methods Send, Close,
 // queued_bytes, BeginShutdown and ForceClose, are safe from any thread;
 // everything else runs on the socket's strand.
 //
 // Invariants:
-//  1. A read is pending from the end of the handshake until the connection
-//     ends; its completion with an error is the one place where the
-//     connection ends (OnEnd), so OnClose runs exactly once.
-//  2. At most one async_write is in flight (writing_), always for the
-//     first in_flight_ queued messages (more than one only with batching
-//     on).
+//  1. A read (async_wait) is pending from the end of the handshake until the
+//     connection ends; its completion with an error, or the end of the
+//     stream, is the one place where the connection ends (OnEnd), so
+//     OnClose runs exactly once.
+//  2. At most one async_write is in flight (writing_). It holds
+//     control_writing_, then the first in_flight_ queued messages as one
+//     frame (more than one only with batching on).
 //  3. queued_bytes_/queued_messages_ count every message accepted by Send
 //     and neither written nor dropped, including those still being posted
 //     to the strand, so the limits bound memory regardless of strand
 //     backlog.
+//  4. Nothing follows the close frame: it is appended to control_out_ only
+//     when the message queue is empty, and nothing is queued after it.
 #ifndef LATTICE_NET_INTERNAL_WEBSOCKET_SESSION_H_
 #define LATTICE_NET_INTERNAL_WEBSOCKET_SESSION_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -30,14 +50,13 @@
 #include <vector>
 
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include "net/internal/connection_stream.h"
 #include "net/internal/server_state.h"
+#include "net/internal/ws_frame.h"
 #include "net/websocket.h"
 
 namespace lattice::net::internal {
@@ -105,25 +124,40 @@ class WsSession final : public ServerConnection,
   // ServerConnection.
   void BeginShutdown(uint16_t close_code) override;
   void ForceClose() override;
+  void OnDeadline() override;
 
  private:
+  using HandshakeStream =
+      boost::beast::websocket::stream<ConnectionSocket&, false>;
+
   void OnAccept(boost::beast::error_code ec);
-  // Reads the next piece of a message: at most `limit` bytes (0: what the
-  // frame holds). A new message starts with kIdleReadBytes (see the .cc),
-  // the rest of it with 0.
-  void Read(size_t limit);
-  void OnRead(boost::beast::error_code ec, std::size_t bytes);
+  void WaitRead();
+  void OnReadable(boost::beast::error_code ec);
+  // Parses `n` bytes read from the socket.
+  void Consume(const char* data, size_t n);
+  void OnParsedMessage();
+  void OnPeerClose(uint16_t code, std::string reason);
+  // Fails the connection (RFC 6455 7.1.7): drops the queue, sends a close
+  // frame with `code` and tears down without waiting for the peer's.
+  void Fail(uint16_t code, std::string reason);
+  // Sets the one deadline: the next idle check, or the end of the close
+  // handshake.
+  void SetDeadline(std::chrono::steady_clock::duration after);
+  void OnDeadlineDue();
   void OnOverflow();
   void Enqueue(std::shared_ptr<const std::string> message);
   void Write();
   void OnWrite(boost::beast::error_code ec, std::size_t bytes);
   void DoClose(uint16_t code, std::string reason);
-  void StartCloseHandshake();
+  // Queues the close frame behind what is queued and arms the deadline.
+  void StartClose();
+  // Ends our side of the stream; the read then runs to the end of the
+  // stream.
+  void Teardown();
   void DropSocket();
-  void DisarmTimeouts();
   void OnEnd(uint16_t code, std::string reason);
   void Unaccount(const std::string& message);
-  // Drops every queued message except one being written.
+  // Drops every queued message except those being written.
   void DropQueue();
   void Finish();
   void Deliver(std::string message);
@@ -136,7 +170,6 @@ class WsSession final : public ServerConnection,
   // Immutable after construction (handle_: after Create).
   const std::shared_ptr<ServerState> state_;
   const WebSocketOptions& options_;  // owned by state_
-  const ConnectionStrand executor_;
   std::shared_ptr<WsHandle> handle_;
 
   // Thread-safe.
@@ -146,26 +179,42 @@ class WsSession final : public ServerConnection,
   std::atomic<uint64_t> batch_max_bytes_{0};  // 0: one message per write
 
   // Confined to the strand.
-  boost::beast::websocket::stream<ConnectionSocket> ws_;
-  // The message being read. Between messages it holds at most
-  // kIdleReadBytes (see Read).
-  boost::beast::flat_buffer buffer_;
+  ConnectionSocket socket_;
+  // Beast's stream over socket_, for the opening handshake only.
+  std::unique_ptr<HandshakeStream> handshake_;
+  WsFrameParser parser_;
+  // Idle checks while open (every idle_timeout / 2), then the close
+  // deadline; earlier deadlines in ServerState::deadlines() are stale.
+  std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::time_point::max();
   // The outbound queue is queue_[head_...]; the write in progress holds its
   // first in_flight_ messages. A vector and a head index, not a deque: an
   // empty deque holds a 512-byte block, 5% of an idle connection.
   std::vector<std::shared_ptr<const std::string>> queue_;
   size_t head_ = 0;
   size_t in_flight_ = 0;
+  // Control frames (pongs, pings, the close frame) to write before the next
+  // message.
+  std::string control_out_;
+  std::string control_writing_;  // those in the write in progress
+  uint8_t data_header_[kMaxWsServerHeaderBytes];
   std::vector<boost::asio::const_buffer> batch_;  // a batch's buffers
-  boost::asio::steady_timer close_deadline_;
   ConnectionSlot connection_slot_;
   IpSlot ip_slot_;
   bool registered_ = false;
   bool opened_ = false;  // handshake done, OnOpen called
   bool ended_ = false;
   bool writing_ = false;
-  bool close_requested_ = false;  // by us: Close, overflow, text, shutdown
-  bool close_started_ = false;    // async_close issued
+  bool read_activity_ = false;  // bytes arrived since the last idle check
+  bool ping_outstanding_ = false;
+  bool close_requested_ = false;  // by us or the peer; no more messages
+  bool close_queued_ = false;     // the close frame is in control_out_
+  bool close_in_flight_ = false;
+  bool close_sent_ = false;
+  bool peer_closed_ = false;  // the peer's close frame arrived
+  bool failed_ = false;       // protocol error: no more parsing
+  bool torn_down_ = false;    // our sending side is shut down
+  // What OnClose reports when the stream ends after a close frame.
   uint16_t close_code_ = 0;
   std::string close_reason_;
 };

@@ -11,12 +11,15 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <thread>
 #include <tuple>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
@@ -24,6 +27,7 @@
 #include "net/http_server.h"
 #include "net/internal/server_state.h"
 #include "net/websocket_client.h"
+#include "tests/net/client_frames.h"
 #include "tests/testing/status_matchers.h"
 #include "tests/testing/ws_test_client.h"
 
@@ -215,6 +219,102 @@ class RawClient {
   bool connected_ = false;
 };
 
+// A WebSocket client that writes frames byte by byte (client_frames.h) over
+// a blocking socket whose reads time out, to send what no client library
+// would. Reads server frames one at a time.
+class RawWsClient {
+ public:
+  struct Frame {
+    uint8_t opcode = 0;
+    std::string payload;
+  };
+
+  explicit RawWsClient(uint16_t port) : socket_(ioc_) {
+    beast::error_code ec;
+    socket_.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port),
+                    ec);
+    if (ec) return;
+    const timeval timeout{10, 0};
+    setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout,
+               sizeof(timeout));
+    Write(
+        "GET /raw HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n");
+    // The 101 response ends with an empty line; frames follow it.
+    while (in_.find("\r\n\r\n") == std::string::npos) {
+      if (!ReadMore()) return;
+    }
+    const size_t end = in_.find("\r\n\r\n") + 4;
+    upgraded_ = in_.rfind("HTTP/1.1 101", 0) == 0;
+    in_.erase(0, end);
+  }
+  bool upgraded() const { return upgraded_; }
+
+  void Write(absl::string_view bytes) {
+    beast::error_code ec;
+    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ec);
+  }
+
+  // The next frame from the server; nullopt at the end of the stream or
+  // after 10 s.
+  std::optional<Frame> ReadFrame() {
+    while (true) {
+      if (in_.size() >= 2) {
+        const uint8_t len7 = static_cast<uint8_t>(in_[1]) & 0x7F;
+        size_t header = 2;
+        uint64_t len = len7;
+        if (len7 >= 126 && in_.size() >= (len7 == 126 ? 4u : 10u)) {
+          header = len7 == 126 ? 4 : 10;
+          len = 0;
+          for (size_t i = 2; i < header; ++i) {
+            len = (len << 8) | static_cast<uint8_t>(in_[i]);
+          }
+        }
+        if (len7 < 126 || header > 2) {
+          if (in_.size() >= header + len) {
+            Frame f{static_cast<uint8_t>(in_[0] & 0x0F),
+                    in_.substr(header, len)};
+            in_.erase(0, header + len);
+            return f;
+          }
+        }
+      }
+      if (!ReadMore()) return std::nullopt;
+    }
+  }
+
+  // True when the server ends the stream (after any frames) within 10 s.
+  // Then closes this side, as a client does once the server has (RFC 6455
+  // 7.1.1); the server reports the close only after that.
+  bool ReadsToEnd() {
+    while (ReadMore()) {
+    }
+    beast::error_code ignored;
+    socket_.close(ignored);
+    return eof_;
+  }
+
+ private:
+  bool ReadMore() {
+    char buf[4096];
+    beast::error_code ec;
+    const size_t n = socket_.read_some(asio::buffer(buf), ec);
+    if (ec) {
+      eof_ = ec == asio::error::eof;
+      return false;
+    }
+    in_.append(buf, n);
+    return true;
+  }
+
+  asio::io_context ioc_;
+  tcp::socket socket_;
+  std::string in_;
+  bool upgraded_ = false;
+  bool eof_ = false;
+};
+
 class WebSocketTest : public ::testing::Test {
  protected:
   void Start(HttpServerOptions options = {}, bool with_ws = true) {
@@ -326,23 +426,19 @@ TEST_F(WebSocketTest, MessageAtLimitIsAcceptedAndLargerClosesWith1009) {
   EXPECT_EQ(server_->stats().ws_close_too_big.load(), 1u);
 }
 
-TEST_F(WebSocketTest, InflatedSizeIsCappedWithPermessageDeflate) {
-  HttpServerOptions options;
-  options.websocket.max_message_bytes = 64 * 1024;
-  options.websocket.permessage_deflate = true;
-  Start(options);
+// The server negotiates no extension: a client that offers
+// permessage-deflate gets plain frames (a compressed frame would fail the
+// connection with 1002, reserved bit set).
+TEST_F(WebSocketTest, PermessageDeflateOfferIsDeclined) {
+  Start();
   WsTestClient::Options client_options;
   client_options.permessage_deflate = true;
   WsTestClient client(client_options);
   ASSERT_THAT(client.Connect("127.0.0.1", port_), IsOk());
-  const std::string at_limit(64 * 1024, 'z');
-  ASSERT_THAT(client.Send(at_limit), IsOk());
-  EXPECT_THAT(client.Receive(kWait), IsOkAndHolds(at_limit));
-  // Compresses to a few hundred bytes on the wire, inflates past the limit.
-  ASSERT_THAT(client.Send(std::string(1 << 20, 'z')), IsOk());
-  EXPECT_EQ(client.WaitClosed(kWait), 1009);
-  ASSERT_TRUE(handler_->WaitClosed(1));
-  EXPECT_EQ(handler_->closed()[0].code, 1009);
+  const std::string compressible(64 * 1024, 'z');
+  ASSERT_THAT(client.Send(compressible), IsOk());
+  EXPECT_THAT(client.Receive(kWait), IsOkAndHolds(compressible));
+  EXPECT_EQ(server_->stats().ws_bytes_in.load(), compressible.size());
 }
 
 TEST_F(WebSocketTest, TextMessageClosesWith1003) {
@@ -354,6 +450,110 @@ TEST_F(WebSocketTest, TextMessageClosesWith1003) {
   ASSERT_TRUE(handler_->WaitClosed(1));
   EXPECT_EQ(handler_->closed()[0].code, 1003);
   EXPECT_EQ(server_->stats().ws_messages_in.load(), 0u);
+}
+
+TEST_F(WebSocketTest, FragmentsAndControlFramesByHand) {
+  using ::lattice::net::testing::ClientFrame;
+  Start();
+  RawWsClient client(port_);
+  ASSERT_TRUE(client.upgraded());
+  // A message in three fragments with a ping between them: the ping is
+  // answered at once, the message delivered whole (and echoed).
+  client.Write(ClientFrame("frag", {.fin = false}) +
+               ClientFrame("ping!", {.opcode = 0x9}) +
+               ClientFrame("ment", {.fin = false, .opcode = 0x0}) +
+               ClientFrame("ed", {.opcode = 0x0}));
+  auto pong = client.ReadFrame();
+  ASSERT_TRUE(pong.has_value());
+  EXPECT_EQ(pong->opcode, 0xA);
+  EXPECT_EQ(pong->payload, "ping!");
+  auto echo = client.ReadFrame();
+  ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->opcode, 0x2);
+  EXPECT_EQ(echo->payload, "fragmented");
+  // A close without a code is answered with one without a code.
+  client.Write(ClientFrame("", {.opcode = 0x8}));
+  auto close = client.ReadFrame();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->opcode, 0x8);
+  EXPECT_EQ(close->payload, "");
+  EXPECT_TRUE(client.ReadsToEnd());
+  ASSERT_TRUE(handler_->WaitClosed(1));
+  EXPECT_EQ(handler_->closed()[0].code, kCloseNoStatus);
+}
+
+TEST_F(WebSocketTest, ProtocolErrorClosesWith1002AndOthersCarryOn) {
+  using ::lattice::net::testing::ClientFrame;
+  Start();
+  WsTestClient good;
+  ASSERT_THAT(good.Connect("127.0.0.1", port_), IsOk());
+  RawWsClient bad(port_);
+  ASSERT_TRUE(bad.upgraded());
+  // An unmasked frame, then bytes the server must not act on.
+  bad.Write(ClientFrame("x", {.masked = false}) + ClientFrame("after"));
+  auto close = bad.ReadFrame();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->opcode, 0x8);
+  EXPECT_EQ(close->payload.substr(0, 2), std::string("\x03\xea", 2));  // 1002
+  EXPECT_TRUE(bad.ReadsToEnd());
+  ASSERT_TRUE(handler_->WaitClosed(1));
+  EXPECT_EQ(handler_->closed()[0].code, kCloseProtocolError);
+  EXPECT_EQ(handler_->closed()[0].reason, "unmasked client frame");
+  EXPECT_EQ(server_->stats().ws_messages_in.load(), 0u);
+  // The other connection is untouched.
+  ASSERT_THAT(good.Send("still here"), IsOk());
+  EXPECT_THAT(good.Receive(kWait), IsOkAndHolds("still here"));
+}
+
+TEST_F(WebSocketTest, ClientThatNeverEndsTheStreamIsDroppedAfterTheClose) {
+  using ::lattice::net::testing::ClientFrame;
+  using ::lattice::net::testing::ClosePayload;
+  HttpServerOptions options;
+  options.websocket.handshake_timeout = 200ms;  // bounds the close as well
+  Start(options);
+  RawWsClient client(port_);
+  ASSERT_TRUE(client.upgraded());
+  client.Write(ClientFrame(ClosePayload(4100, "done"), {.opcode = 0x8}));
+  auto close = client.ReadFrame();
+  ASSERT_TRUE(close.has_value());
+  EXPECT_EQ(close->payload, ClosePayload(4100, "done"));
+  // The client keeps its socket open: the server ends it at the deadline
+  // and reports the client's code.
+  ASSERT_TRUE(handler_->WaitClosed(1));
+  EXPECT_EQ(handler_->closed()[0].code, 4100);
+  EXPECT_EQ(handler_->closed()[0].reason, "done");
+}
+
+TEST_F(WebSocketTest, PingsDuringALargeWriteAreAllAnswered) {
+  using ::lattice::net::testing::ClientFrame;
+  Start();
+  RawWsClient client(port_);
+  ASSERT_TRUE(client.upgraded());
+  // The echo of 512 KiB outgrows the socket buffers while the client does
+  // not read, so the pings arrive during that write and queue behind it.
+  const std::string big(512 * 1024, 'b');
+  std::string input = ClientFrame(big);
+  for (int i = 0; i < 5; ++i) {
+    input += ClientFrame(absl::StrCat("p", i, std::string(100, '.')),
+                         {.opcode = 0x9});
+  }
+  client.Write(input);
+  std::vector<std::string> pongs;
+  bool echoed = false;
+  while (pongs.size() < 5 || !echoed) {
+    auto frame = client.ReadFrame();
+    ASSERT_TRUE(frame.has_value());
+    if (frame->opcode == 0xA) {
+      pongs.push_back(frame->payload);
+    } else {
+      EXPECT_EQ(frame->opcode, 0x2);
+      EXPECT_EQ(frame->payload, big);
+      echoed = true;
+    }
+  }
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(pongs[i], absl::StrCat("p", i, std::string(100, '.')));
+  }
 }
 
 TEST_F(WebSocketTest, ManyMessagesArriveInOrder) {
