@@ -20,8 +20,9 @@
 // close deadline (handshake_timeout) bounds all of it.
 //
 // Thread safety: WsHandle, and the WsSession methods Send, Close,
-// queued_bytes, BeginShutdown and ForceClose, are safe from any thread;
-// everything else runs on the socket's strand.
+// queued_bytes, BeginShutdown, ForceClose and OnDeadline, are safe from any
+// thread (they post to the socket's strand); everything else runs on that
+// strand.
 //
 // Invariants:
 //  1. A read (async_wait) is pending from the end of the handshake until the
@@ -178,7 +179,8 @@ class WsSession final : public ServerConnection,
   std::atomic<bool> refuse_sends_{false};     // set on strand by close or end
   std::atomic<uint64_t> batch_max_bytes_{0};  // 0: one message per write
 
-  // Confined to the strand.
+  // Confined to the strand, but for socket_.get_executor() (the strand
+  // itself, which never changes).
   ConnectionSocket socket_;
   // Beast's stream over socket_, for the opening handshake only.
   std::unique_ptr<HandshakeStream> handshake_;

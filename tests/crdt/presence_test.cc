@@ -467,6 +467,37 @@ TEST(PresenceLimits, LocalWritesAreBounded) {
   p.CheckInvariants();
 }
 
+TEST(PresenceLimits, DeltaToKnownSessionsIsStillAllOrNothing) {
+  PresenceLimits limits;
+  limits.max_app_fields = 2;
+  Presence p(1);
+  Presence q(2, limits);
+  ASSERT_THAT(p.Join("s", Ada(), kT0), IsOk());
+  ASSERT_THAT(p.Join("t", Ada(), kT0), IsOk());
+  ASSERT_THAT(p.SetAppField("s", "k1", Value::Int(1), kT0), IsOk());
+  ASSERT_THAT(q.ApplyDelta(p.EncodeDelta(0), kT0), IsOk());
+  // Known sessions and an existing key.
+  const uint64_t g = p.generation();
+  ASSERT_THAT(p.SetCursor("t", Point{1, 2}, kT0), IsOk());
+  ASSERT_THAT(p.SetAppField("s", "k1", Value::Int(5), kT0), IsOk());
+  ASSERT_THAT(q.ApplyDelta(p.EncodeDelta(g), kT0), IsOk());
+  EXPECT_EQ(q.ToJson(), p.ToJson());
+  // Two new keys take s past q's limit: t's move in the same delta is
+  // refused with them.
+  const uint64_t g2 = p.generation();
+  const uint64_t q_generation = q.generation();
+  const std::string before = q.ToJson();
+  ASSERT_THAT(p.SetCursor("t", Point{3, 4}, kT0), IsOk());
+  ASSERT_THAT(p.SetAppField("s", "k2", Value::Int(2), kT0), IsOk());
+  ASSERT_THAT(p.SetAppField("s", "k3", Value::Int(3), kT0), IsOk());
+  EXPECT_THAT(q.ApplyDelta(p.EncodeDelta(g2), kT0),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("3 app fields")));
+  EXPECT_EQ(q.ToJson(), before);
+  EXPECT_EQ(q.generation(), q_generation);
+  q.CheckInvariants();
+}
+
 TEST(PresenceLimits, DecodedBytesAreBounded) {
   Presence big(1);
   for (const char* s : {"a", "b", "c"}) {
