@@ -196,6 +196,68 @@ TEST(WsFrameParser, AfterAnErrorNothingIsConsumed) {
   EXPECT_EQ(input.size(), left);
 }
 
+// Random and mutated input never crashes the parser nor makes it hold more
+// than the limit; it ends in kNeedMore or kError, and after kError it
+// consumes nothing. (ASan/UBSan run this in CI.)
+TEST(WsFrameParser, MutatedStreamsNeverBreakTheLimits) {
+  std::string valid = ClientFrame(Pattern(300)) +
+                      ClientFrame("ab", {.fin = false, .opcode = 0x1}) +
+                      ClientFrame("ping", {.opcode = 0x9}) +
+                      ClientFrame(Pattern(30000), {.opcode = 0x0}) +
+                      ClientFrame(ClosePayload(1000, "x"), {.opcode = 0x8});
+  std::mt19937 rng(11);
+  constexpr uint64_t kLimit = 64 * 1024;
+  int errors = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::string input = valid;
+    if (round % 3 == 0) {
+      for (char& c : input) c = static_cast<char>(rng());
+      input.resize(std::uniform_int_distribution<size_t>(0, 4000)(rng));
+    } else {
+      // Half of the flips land among the first frames' headers.
+      const int flips = std::uniform_int_distribution<int>(1, 8)(rng);
+      for (int i = 0; i < flips; ++i) {
+        const size_t span = rng() % 2 ? 340 : input.size();
+        input[std::uniform_int_distribution<size_t>(0, span - 1)(rng)] =
+            static_cast<char>(rng());
+      }
+    }
+    WsFrameParser parser(kLimit);
+    absl::string_view rest(input);
+    bool failed = false;
+    while (!rest.empty()) {
+      absl::string_view piece =
+          rest.substr(0, std::uniform_int_distribution<size_t>(1, 5000)(rng));
+      rest.remove_prefix(piece.size());
+      for (int events = 0;; ++events) {
+        ASSERT_LT(events, 100000) << "parser does not make progress";
+        const WsFrameParser::Event e = parser.Parse(piece);
+        if (e == WsFrameParser::kNeedMore) {
+          ASSERT_TRUE(piece.empty());
+          break;
+        }
+        if (e == WsFrameParser::kMessage) {
+          ASSERT_LE(parser.TakeMessage().size(), kLimit);
+        }
+        if (e == WsFrameParser::kError) {
+          ASSERT_TRUE(parser.error_code() == kCloseProtocolError ||
+                      parser.error_code() == kCloseTooBig);
+          absl::string_view again = piece;
+          ASSERT_EQ(parser.Parse(again), WsFrameParser::kError);
+          ASSERT_EQ(again.size(), piece.size());
+          failed = true;
+          break;
+        }
+      }
+      if (failed) break;
+    }
+    errors += failed;
+  }
+  // Most mutations break the stream; the test must see both outcomes.
+  EXPECT_GT(errors, 100);
+  EXPECT_LT(errors, 300);
+}
+
 TEST(WsFrameEncoding, HeadersUseTheShortestLength) {
   uint8_t header[kMaxWsServerHeaderBytes];
   ASSERT_EQ(EncodeWsFrameHeader(WsOpcode::kBinary, 125, header), 2u);
