@@ -248,7 +248,10 @@ class Client : public std::enable_shared_from_this<Client> {
   const uint64_t replica_;
   const std::string room_;
   const std::string token_;
-  websocket::stream<beast::tcp_stream> ws_;
+  // The io_context's executor as a concrete type: beast::tcp_stream
+  // type-erases it, and every operation then copies and converts it.
+  websocket::stream<beast::basic_stream<tcp, asio::io_context::executor_type>>
+      ws_;
   beast::flat_buffer buffer_;
   std::deque<std::string> out_;
   bool writing_ = false;
@@ -328,14 +331,14 @@ Client::Client(Worker& worker, int id, std::string room, std::string token)
       replica_(static_cast<uint64_t>(id) + 1),
       room_(std::move(room)),
       token_(std::move(token)),
-      ws_(worker.ioc()),
+      ws_(worker.ioc().get_executor()),
       timer_(worker.ioc()) {}
 
 void Client::Start() {
   t_start = NowNs();
   const int source_ips = std::clamp(absl::GetFlag(FLAGS_source_ips), 1, 254);
   if (source_ips > 1) {
-    tcp::socket& socket = beast::get_lowest_layer(ws_).socket();
+    auto& socket = beast::get_lowest_layer(ws_).socket();
     beast::error_code ec;
     socket.open(tcp::v4(), ec);
     if (!ec) {
