@@ -1,7 +1,8 @@
 // The deadlines of a server's connections on one timer, at tick resolution.
 // A WebSocket needs one deadline at a time (its next idle check, or the end
-// of its close handshake); a timer of its own with a pending wait was a
-// fifth of an idle connection's memory, an entry here is a weak pointer.
+// of its close handshake); a timer of its own with a pending wait was
+// ~0.35 KiB, a tenth of an idle connection, where an entry here is a weak
+// pointer.
 //
 // A deadline cannot be cancelled: when it is due the connection's
 // OnDeadline is called, and the connection ignores one it no longer wants
