@@ -276,25 +276,20 @@ void WsSession::Deliver(std::string message) {
 
 void WsSession::OnPeerClose(uint16_t code, std::string reason) {
   peer_closed_ = true;
-  if (close_requested_) {
-    // The answer to our close frame (or the two crossed): once ours is
-    // out, the close handshake is done.
-    if (close_sent_) Teardown();
-    return;
-  }
-  close_requested_ = true;
-  refuse_sends_.store(true, std::memory_order_release);
-  close_code_ = code;
-  close_reason_ = std::move(reason);
-  DropQueue();
-  StartClose();
+  CloseNow(code, std::move(reason));
 }
 
 void WsSession::Fail(uint16_t code, std::string reason) {
   failed_ = true;
   LATTICE_LOG(kDebug) << "ws " << id() << " from " << remote_ip() << ": "
                       << reason;
+  CloseNow(code, std::move(reason));
+}
+
+void WsSession::CloseNow(uint16_t code, std::string reason) {
   if (close_requested_) {
+    // Our close frame is queued or out (the two may cross): once it is
+    // out, the connection is done.
     if (close_sent_) Teardown();
     return;
   }

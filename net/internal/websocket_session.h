@@ -141,6 +141,9 @@ class WsSession final : public ServerConnection,
   // Fails the connection (RFC 6455 7.1.7): drops the queue, sends a close
   // frame with `code` and tears down without waiting for the peer's.
   void Fail(uint16_t code, std::string reason);
+  // For the peer's close frame or a protocol error: sends our close frame
+  // next, ahead of the queued messages, which are dropped.
+  void CloseNow(uint16_t code, std::string reason);
   // Sets the one deadline: the next idle check, or the end of the close
   // handshake.
   void SetDeadline(std::chrono::steady_clock::duration after);
