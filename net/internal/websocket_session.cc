@@ -404,10 +404,9 @@ void WsSession::Write() {
   // Control frames queued from now on go to control_out_ again, never into
   // the buffer being written.
   control_writing_.swap(control_out_);
-  close_in_flight_ = close_queued_ && !close_sent_;
   in_flight_ = 0;
   uint64_t bytes = 0;
-  if (head_ < queue_.size() && !close_in_flight_) {
+  if (head_ < queue_.size()) {
     const uint64_t max_bytes = batch_max_bytes_.load(std::memory_order_relaxed);
     // A batch holds at most this many messages, which bounds batch_.
     constexpr size_t kMaxBatchMessages = 256;
@@ -450,10 +449,8 @@ void WsSession::OnWrite(beast::error_code ec, std::size_t) {
   writing_ = false;
   control_writing_.clear();
   control_writing_.shrink_to_fit();  // a 125-byte pong's buffer
-  if (close_in_flight_) {
-    close_in_flight_ = false;
-    close_sent_ = true;
-  }
+  // The write that carries the close frame is the last (invariant 4).
+  if (close_queued_) close_sent_ = true;
   const size_t written = in_flight_;
   in_flight_ = 0;
   uint64_t written_bytes = 0;

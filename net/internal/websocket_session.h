@@ -37,7 +37,8 @@
 //     to the strand, so the limits bound memory regardless of strand
 //     backlog.
 //  4. Nothing follows the close frame: it is appended to control_out_ only
-//     when the message queue is empty, and nothing is queued after it.
+//     when the message queue is empty, nothing is queued after it, and the
+//     write that carries it is the last one.
 #ifndef LATTICE_NET_INTERNAL_WEBSOCKET_SESSION_H_
 #define LATTICE_NET_INTERNAL_WEBSOCKET_SESSION_H_
 
@@ -214,7 +215,6 @@ class WsSession final : public ServerConnection,
   bool ping_outstanding_ = false;
   bool close_requested_ = false;  // by us or the peer; no more messages
   bool close_queued_ = false;     // the close frame is in control_out_
-  bool close_in_flight_ = false;
   bool close_sent_ = false;
   bool peer_closed_ = false;  // the peer's close frame arrived
   bool failed_ = false;       // protocol error: no more parsing
