@@ -19,9 +19,10 @@ using ConnectionStrand =
     boost::asio::strand<boost::asio::io_context::executor_type>;
 using ConnectionStream =
     boost::beast::basic_stream<boost::asio::ip::tcp, ConnectionStrand>;
-// What a WebSocket keeps once the upgrade is done: the bare socket. The
-// WebSocket stream runs its own handshake and idle timers, so the HTTP
-// layer's timer state (half a KiB per connection) is dropped with it.
+// What a WebSocket keeps once the upgrade is done: the bare socket. Beast's
+// handshake has its own timer and the idle checks are in the server's
+// deadline queue, so the HTTP layer's timer state (half a KiB per
+// connection) is dropped with the upgrade.
 using ConnectionSocket = ConnectionStream::socket_type;
 
 }  // namespace lattice::net::internal
