@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 #include <utility>
 
@@ -9,6 +10,7 @@
 #include "engine/admin_api.h"
 #include "engine/engine_stats.h"
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 
@@ -35,6 +37,35 @@ void AppendNetStats(const net::NetStats& s, std::string* out) {
   line("lattice_net_ws_close_abnormal_total", "counter", s.ws_close_abnormal);
 }
 
+// The server replica of a node in a cluster: drawn once and kept in the
+// data directory, so that no two nodes edit documents as the same replica
+// (their ops would collide) and a restarted node keeps its own.
+absl::StatusOr<uint64_t> NodeReplica(const std::string& data_dir) {
+  const std::string path = data_dir + "/NODE_REPLICA";
+  if (std::ifstream in(path); in) {
+    uint64_t replica = 0;
+    if (in >> replica && replica > 1) return replica;
+    return absl::DataLossError(absl::StrCat(path, ": not a replica id"));
+  }
+  absl::BitGen gen;
+  // Above 1 (the single node's), below 2^53 (exact in JSON numbers).
+  const uint64_t replica = absl::Uniform<uint64_t>(gen, 2, uint64_t{1} << 53);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << replica << "\n";
+    out.flush();
+    if (!out) return absl::UnavailableError(absl::StrCat("write ", tmp));
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("rename ", tmp, ": ", ec.message()));
+  }
+  return replica;
+}
+
 }  // namespace
 
 Node::Node(NodeOptions options) : options_(std::move(options)) {}
@@ -59,6 +90,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(NodeOptions options) {
   if (!store.ok()) return store.status();
   node->store_ = *std::move(store);
   SyncServerOptions sync_options = o.sync;
+  if (!sync_options.cluster.redis_address.empty()) {
+    auto replica = NodeReplica(o.data_dir);
+    if (!replica.ok()) return replica.status();
+    sync_options.engine.server_replica = *replica;
+  }
   sync_options.max_message_bytes = o.http.websocket.max_message_bytes;
   sync_options.room_context =
       [shards](absl::string_view room) -> boost::asio::io_context& {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "base/logging.h"
+#include "base/status_macros.h"
 
 namespace lattice::engine {
 
@@ -20,8 +21,31 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Create(
     if (!v.ok()) return v.status();
     verifier = *std::move(v);
   }
-  return std::unique_ptr<SyncServer>(
+  std::unique_ptr<SyncServer> server(
       new SyncServer(ioc, store, std::move(options), std::move(verifier)));
+  if (absl::Status s = server->StartCluster(); !s.ok()) return s;
+  return server;
+}
+
+absl::Status SyncServer::StartCluster() {
+  if (options_.cluster.redis_address.empty()) return absl::OkStatus();
+  ClusterHandlers handlers;
+  handlers.on_room = [this](absl::string_view room, protocol::Frame frame) {
+    // A room nobody here uses has nothing to do: it catches up with a
+    // hello when it loads.
+    if (auto r = registry_.Find(room)) r->OnClusterFrame(std::move(frame));
+  };
+  handlers.on_user = [this](absl::string_view user, protocol::Frame frame) {
+    OnUserFrame(user, std::move(frame));
+  };
+  handlers.on_subscribed = [this] {
+    for (const auto& room : registry_.Rooms()) room->ClusterResync();
+  };
+  LATTICE_ASSIGN_OR_RETURN(cluster_,
+                           Cluster::Start(options_.cluster, std::move(handlers)));
+  room_context_.cluster = cluster_.get();
+  room_context_.cluster_sync_interval = options_.cluster.sync_interval;
+  return absl::OkStatus();
 }
 
 SyncServer::SyncServer(boost::asio::io_context& ioc, storage::RoomStore& store,
@@ -137,10 +161,15 @@ std::vector<std::shared_ptr<Session>> SyncServer::SessionsOf(
 
 uint64_t SyncServer::EmitToUser(const std::string& user, std::string name,
                                 std::string payload) {
-  const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
-  if (sessions.empty()) return 0;
   auto frame = std::make_shared<const std::string>(protocol::EncodeFrame(
       protocol::EventFrame{"", "server", std::move(name), std::move(payload)}));
+  if (cluster_ != nullptr) cluster_->PublishToUser(user, *frame);
+  return DeliverToUser(user, std::move(frame));
+}
+
+uint64_t SyncServer::DeliverToUser(const std::string& user,
+                                   std::shared_ptr<const std::string> frame) {
+  const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
   for (const auto& s : sessions) s->Deliver(frame);
   stats_.events_delivered.fetch_add(sessions.size(), std::memory_order_relaxed);
   return sessions.size();
@@ -150,14 +179,46 @@ void SyncServer::EmitToRoom(const std::string& room, std::string name,
                             std::string payload,
                             std::function<void(uint64_t)> done) {
   std::shared_ptr<Room> r = registry_.Find(room);
-  if (r == nullptr) return done(0);
+  if (r == nullptr) {
+    if (cluster_ != nullptr) {  // members may be on other nodes
+      cluster_->PublishToRoom(
+          room, protocol::EncodeFrame(protocol::EventFrame{
+                    room, "server", std::move(name), std::move(payload)}));
+    }
+    return done(0);
+  }
   r->EmitFromServer(std::move(name), std::move(payload), std::move(done));
 }
 
 uint64_t SyncServer::RevokeUser(const std::string& user) {
+  if (cluster_ != nullptr) {
+    cluster_->PublishToUser(
+        user, protocol::EncodeFrame(protocol::ErrorFrame{
+                  std::string(kRevokedCode), "sessions revoked", 0, 0, ""}));
+  }
+  return RevokeHere(user);
+}
+
+uint64_t SyncServer::RevokeHere(const std::string& user) {
   const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
   for (const auto& s : sessions) s->Revoke();
   return sessions.size();
+}
+
+void SyncServer::OnUserFrame(absl::string_view user, protocol::Frame frame) {
+  const std::string id(user);
+  if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
+    event->room.clear();
+    DeliverToUser(id, std::make_shared<const std::string>(
+                          protocol::EncodeFrame(*event)));
+  } else if (auto* error = std::get_if<protocol::ErrorFrame>(&frame);
+             error != nullptr && error->code == kRevokedCode) {
+    RevokeHere(id);
+  } else {
+    LATTICE_LOG(kWarning) << "cluster: frame of type "
+                          << static_cast<int>(protocol::TypeOf(frame))
+                          << " for user " << id << " ignored";
+  }
 }
 
 void SyncServer::AppendMetrics(std::string* out) const {
@@ -172,6 +233,7 @@ void SyncServer::Shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
   }
+  if (cluster_ != nullptr) cluster_->Stop();  // no frame arrives after this
   executor_.Shutdown();
 }
 

@@ -28,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "engine/auth/jwt_verifier.h"
+#include "engine/cluster/cluster.h"
 #include "engine/engine_options.h"
 #include "engine/engine_stats.h"
 #include "engine/room/room_registry.h"
@@ -59,11 +60,16 @@ struct SyncServerOptions {
   // (net/io_shards.h). Every io_context it returns must outlive the server.
   // Default (empty): the server's own.
   std::function<boost::asio::io_context&(absl::string_view room)> room_context;
+  // Several nodes sharing fan-out through Redis (engine/cluster/cluster.h).
+  // Default: none (one node). Every node of a cluster needs its own
+  // engine.server_replica (engine::Node sees to it).
+  ClusterOptions cluster;
 };
 
 class SyncServer : public net::WsHandler {
  public:
-  // Errors: InvalidArgument for unusable JWT keys or options.
+  // Errors: InvalidArgument for unusable JWT keys or options (a bad Redis
+  // address among them). Redis itself need not be up.
   // REQUIRES: `ioc` and `store` outlive the server.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<SyncServer>> Create(
       boost::asio::io_context& ioc, storage::RoomStore& store,
@@ -84,22 +90,26 @@ class SyncServer : public net::WsHandler {
   void Shutdown();
 
   const EngineStats& stats() const { return stats_; }
+  // The link to the other nodes; null on a single node.
+  const Cluster* cluster() const { return cluster_.get(); }
   const EngineOptions& engine_options() const { return options_.engine; }
   // The rooms, for the backend API (engine/http_api.h).
   RoomRegistry& rooms() { return registry_; }
 
   // Sends a backend event (EventFrame with an empty room, from "server") to
   // every connection of `user` (a token's sub) that completed hello;
-  // returns how many connections it was handed to.
+  // returns how many connections of this node it was handed to (the other
+  // nodes of a cluster get it through Redis, uncounted).
   uint64_t EmitToUser(const std::string& user, std::string name,
                       std::string payload) ABSL_LOCKS_EXCLUDED(mu_);
   // Sends a backend event to every member of `room` if it is in memory;
-  // `done` gets the count (0 when the room is not in memory: nobody is in
-  // it), on a room strand or at once. `done` must not block.
+  // `done` gets the count on this node (0 when the room is not in memory
+  // here), on a room strand or at once; other nodes get it through Redis,
+  // uncounted. `done` must not block.
   void EmitToRoom(const std::string& room, std::string name,
                   std::string payload, std::function<void(uint64_t)> done);
-  // Closes every connection of `user` with kCloseAuthFailed (4001); returns
-  // how many. The user's tokens stay valid: a client that reconnects with
+  // Closes every connection of `user` with kCloseAuthFailed (4001), on
+  // every node of a cluster; returns how many on this one. The user's tokens stay valid: a client that reconnects with
   // one is let in (docs/http-api.md).
   uint64_t RevokeUser(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -117,6 +127,15 @@ class SyncServer : public net::WsHandler {
   std::vector<std::shared_ptr<Session>> SessionsOf(const std::string& user)
       ABSL_LOCKS_EXCLUDED(mu_);
   void ScheduleSweep();
+  // Starts the cluster link when options_.cluster names a Redis.
+  absl::Status StartCluster();
+  // A frame another node published to a user's channel.
+  void OnUserFrame(absl::string_view user, protocol::Frame frame);
+  // Hands `frame` to this node's sessions of `user`; returns how many.
+  uint64_t DeliverToUser(const std::string& user,
+                         std::shared_ptr<const std::string> frame)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  uint64_t RevokeHere(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Immutable after construction.
   const SyncServerOptions options_;
@@ -127,6 +146,9 @@ class SyncServer : public net::WsHandler {
   RoomRegistry registry_;
   SessionContext session_context_;
   boost::asio::steady_timer sweep_timer_;
+  // Set once by Create before the server is handed out; rooms reach it
+  // through room_context_.cluster.
+  std::unique_ptr<Cluster> cluster_;
 
   absl::Mutex mu_;
   // Sessions by connection id. Looked up once per message: an uncontended

@@ -270,6 +270,11 @@ class HttpServer::Listener : public std::enable_shared_from_this<Listener> {
     beast::error_code ec;
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && state_->options().reuse_port) {
+      acceptor_.set_option(
+          asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true),
+          ec);
+    }
     if (!ec) acceptor_.bind(endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {

@@ -80,6 +80,10 @@ struct HttpServerOptions {
   // (net/io_shards.h); called on the listener's strand. Every io_context it
   // returns must outlive the server. Default (empty): the server's own.
   std::function<boost::asio::io_context&()> connection_context;
+  // SO_REUSEPORT: several processes listen on one port and the kernel
+  // spreads new connections across them (several nodes of a cluster on one
+  // machine, each under its own descriptor limit). Default: false
+  bool reuse_port = false;
 };
 
 namespace internal {

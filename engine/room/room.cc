@@ -38,6 +38,7 @@ Room::Room(std::string name, RoomContext& context)
       context_(context),
       strand_(asio::make_strand(context.io_for(name_))),
       idle_timer_(strand_),
+      cluster_timer_(strand_),
       presence_(context.options.server_replica,
                 PresenceLimitsOf(context.options)),
       presence_timer_(strand_),
@@ -88,7 +89,7 @@ void Room::Emit(uint64_t session_id, std::string from,
       }
       const uint64_t delivered = self->SendEvent(
           protocol::EventFrame{self->name_, from, emit.name, emit.payload},
-          session_id);
+          session_id, /*publish=*/true);
       if (emit.ref != 0) {
         conn->Send(
             Shared(EncodeFrame(protocol::EventAckFrame{emit.ref, delivered})));
@@ -109,7 +110,7 @@ void Room::EmitFromServer(std::string name, std::string payload,
         delivered = self->SendEvent(
             protocol::EventFrame{self->name_, "server", std::move(name),
                                  std::move(payload)},
-            /*except_session=*/0);
+            /*except_session=*/0, /*publish=*/true);
       }
       done(delivered);
     });
@@ -117,8 +118,11 @@ void Room::EmitFromServer(std::string name, std::string payload,
 }
 
 uint64_t Room::SendEvent(const protocol::EventFrame& event,
-                         uint64_t except_session) {
+                         uint64_t except_session, bool publish) {
   auto frame = Shared(EncodeFrame(event));
+  if (publish && context_.cluster != nullptr) {
+    context_.cluster->PublishToRoom(name_, *frame);
+  }
   uint64_t delivered = 0;
   for (auto& [id, m] : members_) {
     if (id == except_session) continue;
@@ -227,6 +231,10 @@ void Room::FinishLoad(absl::StatusOr<LoadedDocs> loaded) {
   }
   state_ = State::kReady;
   context_.stats.rooms_loaded.fetch_add(1, std::memory_order_relaxed);
+  if (context_.cluster != nullptr) {
+    SendClusterHello(/*ask=*/true);
+    ScheduleClusterSync();
+  }
   std::vector<std::function<void()>> waiting;
   waiting.swap(waiting_);
   for (auto& fn : waiting) fn();
@@ -586,9 +594,12 @@ void Room::FinishWrites(std::vector<PendingWrite> batch,
     const storage::Seq assigned = w.persist ? seq++ : result->last_seq;
     if (w.persist) {
       last_seq_ = assigned;
-      Broadcast(Shared(EncodeFrame(protocol::UpdateFrame{
-                    name_, w.doc, epoch_, assigned, std::move(w.update)})),
-                w.session_id);
+      auto frame = Shared(EncodeFrame(protocol::UpdateFrame{
+          name_, w.doc, epoch_, assigned, std::move(w.update)}));
+      if (context_.cluster != nullptr && !w.from_cluster) {
+        context_.cluster->PublishToRoom(name_, *frame);
+      }
+      Broadcast(std::move(frame), w.session_id);
     }
     if (w.done) {
       w.done(ServerEditResult{epoch_, assigned, std::move(w.edit_status)});
@@ -711,6 +722,7 @@ void Room::IdleCheck() {
 void Room::Unload() {
   state_ = State::kClosed;
   idle_timer_.cancel();
+  cluster_timer_.cancel();
   docs_.clear();
   doc_sizes_.clear();
   context_.stats.rooms_loaded.fetch_sub(1, std::memory_order_relaxed);
@@ -721,6 +733,7 @@ void Room::Fail(const absl::Status& status) {
   const bool was_ready = state_ == State::kReady;
   state_ = State::kClosed;
   idle_timer_.cancel();
+  cluster_timer_.cancel();
   for (auto& [id, m] : members_) {
     SendError(m.member.conn, "unavailable",
               absl::StrCat("room failed: ", status.message()), FrameType::kJoin,

@@ -44,6 +44,7 @@
 
 #include "crdt/doc.h"
 #include "crdt/presence.h"
+#include "engine/cluster/cluster.h"
 #include "engine/engine_options.h"
 #include "engine/engine_stats.h"
 #include "engine/protocol/frames.h"
@@ -73,6 +74,10 @@ struct RoomContext {
   // Called on the room's strand when an idle room has unloaded itself; the
   // registry forgets it (if it still maps its name to this room).
   std::function<void(Room*)> on_unloaded;
+  // The other nodes (engine/cluster/cluster.h); null on a single node.
+  Cluster* cluster = nullptr;
+  // How often a loaded room exchanges hellos with the other nodes.
+  absl::Duration cluster_sync_interval = absl::Seconds(30);
 };
 
 // What a server edit became (Room::ApplyServerEdit).
@@ -152,6 +157,14 @@ class Room : public std::enable_shared_from_this<Room> {
   // (crdt::Presence::ToJson); Unavailable when the room is unloading.
   void ReadPresenceJson(std::function<void(absl::StatusOr<std::string>)> done);
 
+  // ---- Several nodes (room_cluster.cc) ----
+  // Takes a frame another node published to this room's channel (an
+  // update, a hello or an event; cluster.h).
+  void OnClusterFrame(protocol::Frame frame);
+  // Sends a hello asking the other nodes for what this node lacks: after
+  // the bus resubscribed, when updates may have been lost.
+  void ClusterResync();
+
   // The room's figures for /metrics. Any thread.
   RoomStatsSample SampleStats(std::chrono::steady_clock::time_point now) const;
 
@@ -179,6 +192,7 @@ class Room : public std::enable_shared_from_this<Room> {
     // `edit_status` its edit's error.
     std::function<void(absl::StatusOr<ServerEditResult>)> done;
     absl::Status edit_status;
+    bool from_cluster = false;  // another node's: not published again
   };
 
   // Runs `fn` on the strand once the room is loaded.
@@ -193,10 +207,11 @@ class Room : public std::enable_shared_from_this<Room> {
   void DoServerEdit(std::string doc_name,
                     const std::function<absl::Status(crdt::Doc&)>& edit,
                     std::function<void(absl::StatusOr<ServerEditResult>)> done);
-  // Sends an event frame to every member but `except_session`; returns how
-  // many members it was handed to.
+  // Sends an event frame to every member but `except_session`, and to the
+  // other nodes when `publish`; returns how many members here it was
+  // handed to.
   uint64_t SendEvent(const protocol::EventFrame& event,
-                     uint64_t except_session);
+                     uint64_t except_session, bool publish);
 
   void SendJoined(MemberState& m, uint64_t ref, protocol::SyncPath path);
   // `join` is the original request: a failed tail falls back to it.
@@ -228,6 +243,16 @@ class Room : public std::enable_shared_from_this<Room> {
   void SchedulePresenceHousekeeping();
   void PresenceHousekeeping();
   void MaybeCheckpointPresence(absl::Time now);
+
+  // ---- Several nodes (room_cluster.cc) ----
+  // Applies another node's update as a change from nobody: persisted here
+  // and broadcast to every member.
+  void DoRemoteUpdate(protocol::UpdateFrame update);
+  // Publishes this room's version vectors; `ask`: receivers answer with a
+  // hello of their own, so that each side sends what the other lacks.
+  void SendClusterHello(bool ask);
+  void AnswerClusterHello(const protocol::JoinedFrame& hello);
+  void ScheduleClusterSync();
 
   crdt::Doc* GetOrCreateDoc(const std::string& doc, absl::Status* error);
   void Broadcast(std::shared_ptr<const std::string> frame,
@@ -261,6 +286,7 @@ class Room : public std::enable_shared_from_this<Room> {
   std::deque<PendingWrite> queued_writes_;
   bool write_in_flight_ = false;
   boost::asio::steady_timer idle_timer_;
+  boost::asio::steady_timer cluster_timer_;
 
   crdt::Presence presence_;
   boost::asio::steady_timer presence_timer_;

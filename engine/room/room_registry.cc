@@ -25,6 +25,14 @@ std::shared_ptr<Room> RoomRegistry::Find(absl::string_view name) const {
   return it == rooms_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<Room>> RoomRegistry::Rooms() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<Room>> out;
+  out.reserve(rooms_.size());
+  for (const auto& [name, room] : rooms_) out.push_back(room);
+  return out;
+}
+
 std::vector<std::pair<std::string, RoomStatsSample>> RoomRegistry::List()
     const {
   const auto now = std::chrono::steady_clock::now();

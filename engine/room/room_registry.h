@@ -35,6 +35,9 @@ class RoomRegistry {
   std::shared_ptr<Room> Find(absl::string_view name) const
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Every room in memory. O(rooms) under the lock.
+  std::vector<std::shared_ptr<Room>> Rooms() const ABSL_LOCKS_EXCLUDED(mu_);
+
   // Every room in memory with its figures, by name. O(rooms) under the
   // lock; for the backend API's room list.
   std::vector<std::pair<std::string, RoomStatsSample>> List() const

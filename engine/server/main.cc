@@ -63,6 +63,11 @@ ABSL_FLAG(double, max_presence_per_second, 120,
           "presence frames per connection");
 ABSL_FLAG(std::string, allowed_origins, "",
           "comma-separated Origin values accepted (empty: any)");
+ABSL_FLAG(std::string, redis, "",
+          "Redis for fan-out between nodes: host:port or unix:/path "
+          "(empty: one node)");
+ABSL_FLAG(bool, reuse_port, false,
+          "SO_REUSEPORT: several nodes on one machine share the port");
 ABSL_FLAG(uint32_t, max_connections_per_ip, 1024, "WebSockets per client IP");
 ABSL_FLAG(std::string, trusted_proxies, "",
           "comma-separated proxy IPs whose X-Forwarded-For is believed");
@@ -136,6 +141,8 @@ absl::StatusOr<NodeOptions> OptionsFromFlags() {
            absl::GetFlag(FLAGS_trusted_proxies), ',', absl::SkipEmpty())) {
     ws.trusted_proxies.emplace_back(s);
   }
+  o.sync.cluster.redis_address = absl::GetFlag(FLAGS_redis);
+  o.http.reuse_port = absl::GetFlag(FLAGS_reuse_port);
   e.max_event_payload_bytes = absl::GetFlag(FLAGS_max_event_payload_bytes);
   e.max_events_per_second = absl::GetFlag(FLAGS_max_events_per_second);
   if (const std::string file = absl::GetFlag(FLAGS_api_key_file);

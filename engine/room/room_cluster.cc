@@ -1,0 +1,133 @@
+// The several-nodes half of Room (room.h): updates, hellos and events from
+// the other nodes (engine/cluster/cluster.h). Everything here runs on the
+// room's strand; nothing runs on a single node (context_.cluster is null).
+#include <chrono>
+#include <map>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include <boost/asio/post.hpp>
+
+#include "base/logging.h"
+#include "crdt/version_vector.h"
+#include "engine/room/room.h"
+
+namespace lattice::engine {
+
+namespace asio = boost::asio;
+using protocol::EncodeFrame;
+
+void Room::OnClusterFrame(protocol::Frame frame) {
+  asio::post(strand_, [self = shared_from_this(),
+                       frame = std::move(frame)]() mutable {
+    self->WhenReady([self, frame = std::move(frame)]() mutable {
+      if (self->state_ != State::kReady) return;  // unloaded meanwhile
+      if (auto* update = std::get_if<protocol::UpdateFrame>(&frame)) {
+        self->DoRemoteUpdate(std::move(*update));
+      } else if (auto* hello = std::get_if<protocol::JoinedFrame>(&frame)) {
+        self->AnswerClusterHello(*hello);
+      } else if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
+        event->room = self->name_;
+        self->SendEvent(*event, /*except_session=*/0, /*publish=*/false);
+      } else {
+        LATTICE_LOG(kWarning)
+            << "room " << self->name_ << ": cluster frame of type "
+            << static_cast<int>(protocol::TypeOf(frame)) << " ignored";
+      }
+    });
+  });
+}
+
+void Room::ClusterResync() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->state_ == State::kReady) self->SendClusterHello(/*ask=*/true);
+  });
+}
+
+void Room::DoRemoteUpdate(protocol::UpdateFrame update) {
+  absl::Status error;
+  crdt::Doc* doc = GetOrCreateDoc(update.doc, &error);
+  if (doc == nullptr) {
+    LATTICE_LOG(kWarning) << "room " << name_ << ": update of "
+                          << update.doc << " from another node: " << error;
+    return;
+  }
+  const crdt::VersionVector before = doc->version();
+  const uint64_t pending_before = doc->pending_ops();
+  auto applied = doc->ApplyUpdate(update.update);
+  if (!applied.ok()) {
+    // As in DoChange: the ops before the refused one stay applied, and are
+    // persisted below so that the log reproduces the document.
+    LATTICE_LOG(kWarning) << "room " << name_ << ": update of " << update.doc
+                          << " from another node: " << applied.status();
+  }
+  if (doc->version() == before && doc->pending_ops() == pending_before) {
+    return;  // nothing new (a hello's answer often repeats what we have)
+  }
+  doc_sizes_[update.doc].bytes += update.update.size();
+  PendingWrite w;
+  w.doc = std::move(update.doc);
+  w.update = std::move(update.update);
+  w.received = std::chrono::steady_clock::now();
+  w.from_cluster = true;
+  context_.stats.changes_applied.fetch_add(1, std::memory_order_relaxed);
+  stats_.AddChange();
+  queued_writes_.push_back(std::move(w));
+  FlushWrites();
+}
+
+void Room::SendClusterHello(bool ask) {
+  protocol::JoinedFrame hello;
+  hello.ref = ask ? 1 : 0;
+  hello.room = name_;
+  hello.epoch = epoch_;
+  hello.seq = last_seq_;
+  for (const auto& [name, doc] : docs_) {
+    hello.versions.push_back({name, doc->version().Encode()});
+  }
+  context_.cluster->PublishToRoom(name_, EncodeFrame(hello));
+}
+
+void Room::AnswerClusterHello(const protocol::JoinedFrame& hello) {
+  std::map<std::string, crdt::VersionVector> theirs;
+  bool they_have_more = false;
+  for (const protocol::DocVersion& v : hello.versions) {
+    auto vv = crdt::VersionVector::Decode(v.version_vector);
+    if (!vv.ok()) {
+      LATTICE_LOG(kWarning) << "room " << name_ << ": hello with a bad "
+                            << "version vector for " << v.doc << ": "
+                            << vv.status();
+      continue;
+    }
+    auto mine = docs_.find(v.doc);
+    if (mine == docs_.end() ? !vv->empty()
+                            : !mine->second->version().Includes(*vv)) {
+      they_have_more = true;
+    }
+    theirs[v.doc] = *std::move(vv);
+  }
+  for (const auto& [name, doc] : docs_) {
+    auto it = theirs.find(name);
+    const crdt::VersionVector since =
+        it == theirs.end() ? crdt::VersionVector() : it->second;
+    if (since.Includes(doc->version())) continue;
+    context_.cluster->PublishToRoom(
+        name_, EncodeFrame(protocol::UpdateFrame{name_, name, epoch_, 0,
+                                                 doc->ChangesSince(since)}));
+  }
+  if (hello.ref == 1 && they_have_more) SendClusterHello(/*ask=*/false);
+}
+
+void Room::ScheduleClusterSync() {
+  cluster_timer_.expires_after(std::chrono::microseconds(
+      absl::ToInt64Microseconds(context_.cluster_sync_interval)));
+  cluster_timer_.async_wait(
+      [self = shared_from_this()](const boost::system::error_code& ec) {
+        if (ec || self->state_ != State::kReady) return;
+        self->SendClusterHello(/*ask=*/true);
+        self->ScheduleClusterSync();
+      });
+}
+
+}  // namespace lattice::engine

@@ -1,0 +1,236 @@
+// Several nodes sharing fan-out through a real redis-server
+// (engine/cluster/cluster.h). Oracle: whatever node a client is on, it ends
+// with the same documents as the clients of the other nodes; events and
+// revocations reach a user's connections on every node; what Redis lost
+// while away is repaired by the hellos; garbage on the channels is ignored.
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "net/redis_bus.h"
+#include "tests/engine/sync_test_util.h"
+#include "tests/testing/http_test_client.h"
+#include "tests/testing/redis_server.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace lattice::engine::testing {
+namespace {
+
+using ::lattice::testing::HttpCall;
+using ::lattice::testing::RedisServer;
+
+constexpr char kKey[] = "backend-key-0123456789";
+
+absl::Status Set(crdt::Doc& d, const std::string& key,
+                 const std::string& value) {
+  return d.MapSet(crdt::kRootId, key, crdt::Value::String(value));
+}
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto redis = RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_ = *std::move(redis);
+    for (int i = 0; i < 2; ++i) StartNode(i);
+    WaitSubscribed();
+  }
+
+  void StartNode(int i) {
+    nodes_[i].reset();
+    NodeOptions o = TestNodeOptions(dirs_[i].path());
+    o.api.api_key = kKey;
+    o.sync.cluster.redis_address = redis_->address();
+    auto node = Node::Start(std::move(o));
+    ASSERT_TRUE(node.ok()) << node.status();
+    nodes_[i] = *std::move(node);
+  }
+
+  void WaitSubscribed() {
+    for (int n = 0; n < 1000; ++n) {
+      if (nodes_[0]->sync().cluster()->subscribed() &&
+          nodes_[1]->sync().cluster()->subscribed()) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    FAIL() << "the nodes did not subscribe";
+  }
+
+  std::unique_ptr<RawClient> Joined(int node, uint64_t replica,
+                                    const std::string& sub,
+                                    const std::string& room) {
+    auto c = std::make_unique<RawClient>(replica);
+    absl::Status s = c->Connect(nodes_[node]->port(), Token(sub, {room}));
+    EXPECT_TRUE(s.ok()) << s;
+    auto joined = c->Join(room);
+    EXPECT_TRUE(joined.ok()) << joined.status();
+    return c;
+  }
+
+  ::lattice::testing::HttpResult Call(int node, const std::string& method,
+                                      const std::string& target,
+                                      const std::string& body = "") {
+    auto r = HttpCall(nodes_[node]->port(), method, target, body,
+                      {{"Authorization", absl::StrCat("Bearer ", kKey)}});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : ::lattice::testing::HttpResult{};
+  }
+
+  std::unique_ptr<RedisServer> redis_;
+  TempDir dirs_[2];
+  std::unique_ptr<Node> nodes_[2];
+};
+
+TEST_F(ClusterTest, ChangesOnOneNodeReachClientsOfTheOther) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  ASSERT_TRUE(a->Edit("board", "main", [](crdt::Doc& d) {
+                 return Set(d, "title", "from node 0");
+               }).ok());
+  ASSERT_TRUE(b->Edit("board", "main", [](crdt::Doc& d) {
+                 return Set(d, "owner", "bob on node 1");
+               }).ok());
+  const std::string want =
+      R"({"owner":"bob on node 1","title":"from node 0"})";
+  ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; }).ok())
+      << a->Json("board", "main");
+  ASSERT_TRUE(b->WaitFor([&] { return b->Json("board", "main") == want; }).ok())
+      << b->Json("board", "main");
+  // A backend change on node 1 reaches node 0's client too, and each node
+  // edits as a replica of its own.
+  auto r = Call(1, "POST", "/v1/rooms/board/docs/main/changes",
+                R"([{"op":"set","path":["from_api"],"value":1}])");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto r0 = Call(0, "POST", "/v1/rooms/board/docs/main/changes",
+                 R"([{"op":"set","path":["from_api0"],"value":2}])");
+  ASSERT_EQ(r0.status, 200) << r0.body;
+  ASSERT_TRUE(a->WaitFor([&] {
+                 return a->Json("board", "main").find("from_api\"") !=
+                            std::string::npos &&
+                        a->Json("board", "main").find("from_api0") !=
+                            std::string::npos;
+               }).ok())
+      << a->Json("board", "main");
+  ASSERT_TRUE(b->WaitFor([&] {
+                 return b->Json("board", "main") == a->Json("board", "main");
+               }).ok())
+      << b->Json("board", "main");
+}
+
+TEST_F(ClusterTest, ARoomLoadedLaterCatchesUpFromTheOtherNode) {
+  auto a = Joined(0, 101, "ada", "notes");
+  ASSERT_TRUE(a->Edit("notes", "main", [](crdt::Doc& d) {
+                 return Set(d, "k", "written before node 1 had the room");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked().ok());
+  // Node 1 has never seen the room: its hello at load brings the update,
+  // which reaches the client after its (empty) join.
+  auto b = Joined(1, 102, "bob", "notes");
+  ASSERT_TRUE(b->WaitFor([&] {
+                 return b->Json("notes", "main") ==
+                        R"({"k":"written before node 1 had the room"})";
+               }).ok())
+      << b->Json("notes", "main");
+  // Node 1 persisted it: after a restart without node 0 it still has it.
+  a.reset();
+  b.reset();
+  nodes_[0].reset();
+  StartNode(1);
+  auto doc = Call(1, "GET", "/v1/rooms/notes/docs/main");
+  EXPECT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.body, "{\"k\":\"written before node 1 had the room\"}\n");
+}
+
+TEST_F(ClusterTest, EditsMadeWhileRedisWasAwayConvergeWhenItReturns) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  redis_->Stop();
+  ASSERT_TRUE(a->Edit("board", "main", [](crdt::Doc& d) {
+                 return Set(d, "a", "while away");
+               }).ok());
+  ASSERT_TRUE(b->Edit("board", "main", [](crdt::Doc& d) {
+                 return Set(d, "b", "while away too");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked().ok());
+  ASSERT_TRUE(b->WaitAcked().ok());
+  ASSERT_TRUE(redis_->Restart().ok());
+  const std::string want = R"({"a":"while away","b":"while away too"})";
+  ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; })
+                  .ok())
+      << a->Json("board", "main");
+  ASSERT_TRUE(b->WaitFor([&] { return b->Json("board", "main") == want; })
+                  .ok())
+      << b->Json("board", "main");
+}
+
+TEST_F(ClusterTest, EventsAndRevocationReachEveryNode) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  // A client's room event.
+  ASSERT_TRUE(a->SendFrame(protocol::EmitFrame{0, protocol::EventTarget::kRoom,
+                                               "board", "ping", "\x01"})
+                  .ok());
+  auto got = NextOf<protocol::EventFrame>(*b);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->room, "board");
+  EXPECT_EQ(got->from, "ada");
+  EXPECT_EQ(got->name, "ping");
+  // A backend room event sent to node 0 reaches bob on node 1.
+  auto r = Call(0, "POST", "/v1/rooms/board/events",
+                R"({"name":"announcement","payload":1})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  got = NextOf<protocol::EventFrame>(*b);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->name, "announcement");
+  // A user event sent to node 0 reaches bob's connection on node 1.
+  r = Call(0, "POST", "/v1/users/bob/events",
+           R"({"name":"task_assigned","payload":"t1"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  got = NextOf<protocol::EventFrame>(*b);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->room, "");
+  EXPECT_EQ(got->name, "task_assigned");
+  // Revoking bob on node 0 closes his connection on node 1 with 4001.
+  r = Call(0, "POST", "/v1/users/bob/revoke");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(b->ws().WaitClosed(absl::Seconds(5)),
+            std::optional<uint16_t>(4001));
+}
+
+TEST_F(ClusterTest, GarbageOnTheChannelsIsIgnored) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  net::RedisBusOptions o;
+  o.address = redis_->address();
+  o.pattern = "unused:*";
+  auto bus = net::RedisBus::Start(o, nullptr, nullptr);
+  ASSERT_TRUE(bus.ok()) << bus.status();
+  const std::string origin("\x00\x00\x00\x00\x00\x00\x00\x07", 8);
+  for (const std::string& garbage :
+       {std::string("x"), origin, origin + "\xc1", origin + "\x93\x12\x01",
+        origin + std::string(100, '\xff'),
+        origin + protocol::EncodeFrame(protocol::UpdateFrame{
+                     "board", "main", 1, 1, "not an update"}),
+        origin + protocol::EncodeFrame(protocol::JoinedFrame{
+                     1, "board", protocol::SyncPath::kNone, 0, 0,
+                     protocol::RoomAccess::kRead, {{"main", "bad vv"}}}),
+        origin + protocol::EncodeFrame(protocol::LeftFrame{"board"})}) {
+    (*bus)->Publish("lattice:r:board", garbage);
+    (*bus)->Publish("lattice:u:bob", garbage);
+  }
+  // The nodes carry on: a change still crosses.
+  ASSERT_TRUE(a->Edit("board", "main", [](crdt::Doc& d) {
+                 return Set(d, "after", "garbage");
+               }).ok());
+  ASSERT_TRUE(b->WaitFor([&] {
+                 return b->Json("board", "main") == R"({"after":"garbage"})";
+               }).ok())
+      << b->Json("board", "main");
+}
+
+}  // namespace
+}  // namespace lattice::engine::testing
