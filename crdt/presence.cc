@@ -9,6 +9,7 @@
 #include "base/status_macros.h"
 #include "crdt/internal/presence_codec.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt {
@@ -246,6 +247,24 @@ std::vector<std::string> Presence::Expire(absl::Time now) {
   return removed;
 }
 
+size_t Presence::Reassert(absl::string_view prefix) {
+  size_t reasserted = 0;
+  for (auto it = records_.lower_bound(prefix);
+       it != records_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    Record& r = it->second;
+    if (!r.live()) continue;
+    ++r.clock;  // the skipped tick (see presence.h)
+    const uint64_t g = ++generation_;
+    for (auto& [key, reg] : r.fields) {
+      reg.stamp = Stamp{++r.clock, writer_};
+      reg.generation = g;
+    }
+    r.changed_generation = g;
+    ++reasserted;
+  }
+  return reasserted;
+}
+
 Presence::RecordMap::iterator Presence::DropRecord(RecordMap::iterator it) {
   horizon_ = std::max(horizon_, it->second.removed_generation);
   return records_.erase(it);
@@ -279,7 +298,6 @@ bool Presence::Merge(Record& r, const Stamp& removed,
                      std::vector<std::pair<FieldKey, Register>>& fields,
                      absl::Time now) {
   const uint64_t g = generation_ + 1;
-  const bool was_live = r.live();
   bool changed = false;
   if (r.removed < removed) {
     r.removed = removed;
@@ -308,7 +326,7 @@ bool Presence::Merge(Record& r, const Stamp& removed,
     r.changed_generation = g;
     changed = true;
   }
-  if (!was_live && r.live()) r.last_seen = now;
+  if (r.live()) r.last_seen = now;  // heard from, through its writer
   return changed;
 }
 

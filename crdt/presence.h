@@ -159,6 +159,14 @@ class Presence {
   // than tombstone_ttl. Returns the removed sessions in byte order. O(size).
   std::vector<std::string> Expire(absl::Time now);
 
+  // Restamps every field of the live sessions whose id starts with
+  // `prefix`, skipping one clock tick: a writer that was cut off from the
+  // other replicas reasserts the sessions it owns. A replica that expired
+  // one of them meanwhile stamped the removal at most one tick above what
+  // it had seen, so the restamped fields win over it. Values are unchanged.
+  // Returns how many sessions it restamped.
+  size_t Reassert(absl::string_view prefix);
+
   // ---- Change tracking ---------------------------------------------------
   // Increases with every call that changes replicated state (never with
   // Touch or tombstone drops).
@@ -174,14 +182,22 @@ class Presence {
   // (or after LoadState), returns EncodeState() instead, which receivers
   // apply as a reset. Deterministic: equal for equal state and `since`.
   std::string EncodeDelta(uint64_t since) const;
+  // The part of EncodeDelta(since) about sessions whose id starts with
+  // `prefix`, but never a state: what one writer publishes about the
+  // sessions it owns to replicas that hold other writers' sessions too (a
+  // state would remove those). Tombstones dropped since `since` are not
+  // sent; receivers expire such entries by TTL. Empty string when no such
+  // session changed after `since` (since 0: every one).
+  std::string EncodeSessions(uint64_t since, absl::string_view prefix) const;
   // Every live entry and kept tombstone. Canonical: replicas with the same
   // writes give the same bytes (tombstones aside, which each drops on its
   // own schedule).
   std::string EncodeState() const;
   // Merges a delta or state from EncodeDelta/EncodeState (any order, any
   // number of times). A state also removes every live entry it does not
-  // name (the sender dropped their tombstones). Entries it creates start
-  // their TTL at `now`. All or nothing: InvalidArgument for malformed
+  // name (the sender dropped their tombstones). Every live entry it names
+  // counts as heard from at `now` (its TTL starts again): the sender
+  // vouches for the sessions it sends. All or nothing: InvalidArgument for malformed
   // bytes, ResourceExhausted beyond a limit, naming what and the byte.
   [[nodiscard]] absl::Status ApplyDelta(absl::string_view bytes,
                                         absl::Time now);

@@ -7,6 +7,7 @@
 #include "crdt/internal/presence_codec.h"
 #include "crdt/presence.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt {
@@ -50,6 +51,26 @@ std::string Presence::EncodeDelta(uint64_t since) const {
   }
   if (since < horizon_) return EncodeState();
   return Encode(/*state=*/false, since);
+}
+
+std::string Presence::EncodeSessions(uint64_t since,
+                                     absl::string_view prefix) const {
+  std::vector<SessionView> views;
+  // Ids are ordered bytewise, so a prefix's sessions are one range.
+  for (auto it = records_.lower_bound(prefix);
+       it != records_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    const Record& r = it->second;
+    SessionView v;
+    v.session = &it->first;
+    if (r.removed_generation > since) v.removed = r.removed;
+    for (const auto& [key, reg] : r.fields) {
+      if (reg.generation > since) v.fields.emplace_back(&key, &reg);
+    }
+    if (v.removed.empty() && v.fields.empty()) continue;
+    views.push_back(std::move(v));
+  }
+  if (views.empty()) return "";
+  return internal::EncodePresence(PresenceMessageKind::kDelta, views);
 }
 
 std::string Presence::EncodeState() const { return Encode(/*state=*/true, 0); }

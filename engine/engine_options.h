@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 
@@ -19,6 +20,11 @@ struct EngineOptions {
   // Must differ from every client's; clients draw random 64-bit ids.
   // Default: 1
   uint64_t server_replica = 1;
+  // Prefixed to session ids (the welcome frame's session_id, presence
+  // entries), so that they differ across the nodes of a cluster, and a
+  // node can tell its own sessions' entries from the others'. Empty on one
+  // node; SyncServer::Create draws one when it joins a cluster.
+  std::string session_id_prefix;
 
   // ---- Auth ----
   // Accept hello without a token, granting read-write to every room. For

@@ -6,6 +6,9 @@
 #include "base/logging.h"
 #include "base/status_macros.h"
 
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+
 namespace lattice::engine {
 
 absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Create(
@@ -20,6 +23,12 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Create(
     auto v = JwtVerifier::Create(options.jwt);
     if (!v.ok()) return v.status();
     verifier = *std::move(v);
+  }
+  if (!options.cluster.redis_address.empty() &&
+      options.engine.session_id_prefix.empty()) {
+    absl::BitGen gen;
+    options.engine.session_id_prefix =
+        absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen)), "-");
   }
   std::unique_ptr<SyncServer> server(
       new SyncServer(ioc, store, std::move(options), std::move(verifier)));

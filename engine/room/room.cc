@@ -427,7 +427,7 @@ void Room::DoChange(uint64_t session_id, protocol::ChangeFrame change,
   // A change to a document ends its author's typing in it.
   if (m.has_presence) {
     const uint64_t before = presence_.generation();
-    presence_.StopTypingIn(absl::StrCat(session_id), change.doc, absl::Now())
+    presence_.StopTypingIn(SessionKey(session_id), change.doc, absl::Now())
         .IgnoreError();  // NotFound: the entry expired; nothing to stop
     if (presence_.generation() != before) SchedulePresenceFlush();
   }

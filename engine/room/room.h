@@ -161,8 +161,9 @@ class Room : public std::enable_shared_from_this<Room> {
   // Takes a frame another node published to this room's channel (an
   // update, a hello or an event; cluster.h).
   void OnClusterFrame(protocol::Frame frame);
-  // Sends a hello asking the other nodes for what this node lacks: after
-  // the bus resubscribed, when updates may have been lost.
+  // After the bus resubscribed, when updates may have been lost: sends a
+  // hello asking the other nodes for what this node lacks, and reasserts
+  // this node's presence entries (they may have expired elsewhere).
   void ClusterResync();
 
   // The room's figures for /metrics. Any thread.
@@ -229,6 +230,8 @@ class Room : public std::enable_shared_from_this<Room> {
   void Fail(const absl::Status& status);
 
   // ---- Presence (room_presence.cc) ----
+  // A member's id in the room's presence.
+  std::string SessionKey(uint64_t session_id) const;
   // Adds the member's entry and sends it the whole presence.
   void JoinPresence(MemberState& m);
   void LeavePresence(uint64_t session_id);
@@ -252,6 +255,11 @@ class Room : public std::enable_shared_from_this<Room> {
   // hello of their own, so that each side sends what the other lacks.
   void SendClusterHello(bool ask);
   void AnswerClusterHello(const protocol::JoinedFrame& hello);
+  // Publishes what changed after `since` in the entries of this node's
+  // sessions (crdt::Presence::EncodeSessions); 0: all of them, which is
+  // also their heartbeat on the other nodes.
+  void PublishOwnPresence(uint64_t since);
+  void ApplyRemotePresence(const protocol::PresenceUpdateFrame& update);
   void ScheduleClusterSync();
 
   crdt::Doc* GetOrCreateDoc(const std::string& doc, absl::Status* error);
@@ -297,6 +305,10 @@ class Room : public std::enable_shared_from_this<Room> {
   uint64_t checkpointed_generation_ = 0;
   absl::Time last_checkpoint_ = absl::InfinitePast();
   bool checkpoint_in_flight_ = false;
+  // Several nodes: the presence generation last published, and when this
+  // node last vouched for its sessions.
+  uint64_t cluster_presence_seen_ = 0;
+  absl::Time last_presence_heartbeat_ = absl::InfinitePast();
 };
 
 }  // namespace lattice::engine

@@ -27,6 +27,9 @@ void Room::OnClusterFrame(protocol::Frame frame) {
         self->DoRemoteUpdate(std::move(*update));
       } else if (auto* hello = std::get_if<protocol::JoinedFrame>(&frame)) {
         self->AnswerClusterHello(*hello);
+      } else if (auto* presence =
+                     std::get_if<protocol::PresenceUpdateFrame>(&frame)) {
+        self->ApplyRemotePresence(*presence);
       } else if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
         event->room = self->name_;
         self->SendEvent(*event, /*except_session=*/0, /*publish=*/false);
@@ -41,7 +44,12 @@ void Room::OnClusterFrame(protocol::Frame frame) {
 
 void Room::ClusterResync() {
   asio::post(strand_, [self = shared_from_this()] {
-    if (self->state_ == State::kReady) self->SendClusterHello(/*ask=*/true);
+    if (self->state_ != State::kReady) return;
+    self->SendClusterHello(/*ask=*/true);
+    // The other nodes may have expired our sessions while the bus was away;
+    // restamped, they come back with the next flush.
+    if (self->presence_.Reassert(self->context_.options.session_id_prefix) > 0)
+      self->SchedulePresenceFlush();
   });
 }
 
@@ -116,7 +124,30 @@ void Room::AnswerClusterHello(const protocol::JoinedFrame& hello) {
         name_, EncodeFrame(protocol::UpdateFrame{name_, name, epoch_, 0,
                                                  doc->ChangesSince(since)}));
   }
-  if (hello.ref == 1 && they_have_more) SendClusterHello(/*ask=*/false);
+  if (hello.ref == 1) {
+    if (they_have_more) SendClusterHello(/*ask=*/false);
+    PublishOwnPresence(0);  // a node that just loaded has none of it
+  }
+}
+
+void Room::PublishOwnPresence(uint64_t since) {
+  std::string delta =
+      presence_.EncodeSessions(since, context_.options.session_id_prefix);
+  if (delta.empty()) return;
+  context_.cluster->PublishToRoom(
+      name_, EncodeFrame(protocol::PresenceUpdateFrame{name_, std::move(delta)}));
+}
+
+void Room::ApplyRemotePresence(const protocol::PresenceUpdateFrame& update) {
+  const uint64_t before = presence_.generation();
+  absl::Status s = presence_.ApplyDelta(update.presence, absl::Now());
+  if (!s.ok()) {
+    LATTICE_LOG(kWarning) << "room " << name_
+                          << ": presence from another node: " << s;
+    return;
+  }
+  if (presence_.generation() != before) SchedulePresenceFlush();
+  SchedulePresenceHousekeeping();  // expires them if their node goes quiet
 }
 
 void Room::ScheduleClusterSync() {

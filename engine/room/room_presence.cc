@@ -23,10 +23,6 @@ namespace {
 namespace asio = boost::asio;
 using protocol::FrameType;
 
-std::string SessionKey(uint64_t session_id) {
-  return absl::StrCat(session_id);  // the welcome frame's session_id
-}
-
 std::chrono::steady_clock::duration ToChrono(absl::Duration d) {
   return std::chrono::microseconds(absl::ToInt64Microseconds(d));
 }
@@ -62,6 +58,11 @@ absl::StatusOr<crdt::Value> ToValue(const protocol::PresenceAppValue& v) {
 }
 
 }  // namespace
+
+std::string Room::SessionKey(uint64_t session_id) const {
+  // The welcome frame's session_id (session.cc).
+  return absl::StrCat(context_.options.session_id_prefix, session_id);
+}
 
 void Room::SetPresence(uint64_t session_id, protocol::PresenceFrame presence) {
   asio::post(strand_, [self = shared_from_this(), session_id,
@@ -196,6 +197,10 @@ void Room::ArmPresenceFlush(std::chrono::steady_clock::time_point due) {
 void Room::FlushPresence() {
   const uint64_t generation = presence_.generation();
   last_presence_flush_ = std::chrono::steady_clock::now();
+  if (context_.cluster != nullptr) {
+    PublishOwnPresence(cluster_presence_seen_);
+    cluster_presence_seen_ = generation;
+  }
   // One frame per distinct starting generation, shared by every member
   // that starts there (after a steady tick: all of them).
   absl::flat_hash_map<uint64_t, std::shared_ptr<const std::string>> frames;
@@ -249,6 +254,12 @@ void Room::PresenceHousekeeping() {
                        << session << " expired";
   }
   if (presence_.generation() != before) SchedulePresenceFlush();
+  if (context_.cluster != nullptr &&
+      now - last_presence_heartbeat_ >= context_.options.presence_ttl / 3) {
+    // The other nodes expire our sessions' entries without this.
+    PublishOwnPresence(0);
+    last_presence_heartbeat_ = now;
+  }
   MaybeCheckpointPresence(now);
   if (presence_.size() > 0 || presence_.tombstones() > 0 || !members_.empty())
     SchedulePresenceHousekeeping();

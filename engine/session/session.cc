@@ -144,7 +144,7 @@ void Session::HandleHello(protocol::HelloFrame& hello) {
   consecutive_errors_ = 0;
   if (context_.on_identified) context_.on_identified(id(), subject_);
   protocol::WelcomeFrame welcome;
-  welcome.session_id = absl::StrCat(id());
+  welcome.session_id = absl::StrCat(context_.options.session_id_prefix, id());
   welcome.protocol_version =
       std::min(hello.protocol_version, protocol::kProtocolVersion);
   welcome.max_message_bytes = context_.max_message_bytes;

@@ -584,5 +584,75 @@ TEST(PresenceSeedCorpus, SeedsKeepTheFuzzerProperty) {
   }
 }
 
+// Two writers (nodes) that each own the sessions of one prefix, and a
+// third replica that hears both through EncodeSessions: it holds everyone,
+// never loses one writer's sessions to the other's messages, and keeps an
+// entry alive as long as its writer keeps naming it.
+TEST(Presence, EncodeSessionsCarriesOneWritersSessionsAndNeverAState) {
+  Presence n1(11), n2(12), n3(13);
+  ASSERT_THAT(n1.Join("n1-a", Ada(), kT0), IsOk());
+  ASSERT_THAT(n1.SetCursor("n1-a", Point{1, 2}, kT0), IsOk());
+  ASSERT_THAT(n2.Join("n2-b", Identity{"bob", {}}, kT0), IsOk());
+  // n1 also holds n2's session; it must not send it on.
+  ASSERT_THAT(n1.ApplyDelta(n2.EncodeSessions(0, "n2-"), kT0), IsOk());
+  EXPECT_EQ(n1.size(), 2u);
+  const std::string from_n1 = n1.EncodeSessions(0, "n1-");
+  internal::DecodedPresence d = Decode(from_n1);
+  EXPECT_EQ(d.kind, internal::PresenceMessageKind::kDelta);
+  ASSERT_EQ(d.sessions.size(), 1u);
+  EXPECT_EQ(d.sessions[0].session, "n1-a");
+  EXPECT_EQ(n1.EncodeSessions(0, "n9-"), "");
+  EXPECT_EQ(n1.EncodeSessions(n1.generation(), "n1-"), "");
+
+  ASSERT_THAT(n3.ApplyDelta(n2.EncodeSessions(0, "n2-"), kT0), IsOk());
+  ASSERT_THAT(n3.ApplyDelta(from_n1, kT0), IsOk());
+  EXPECT_EQ(n3.size(), 2u);  // n1's message did not remove n2's session
+  // A cursor move: only the moved field, from the generation before it.
+  const uint64_t before = n1.generation();
+  ASSERT_THAT(n1.SetCursor("n1-a", Point{5, 6}, At(1)), IsOk());
+  d = Decode(n1.EncodeSessions(before, "n1-"));
+  ASSERT_EQ(d.sessions.size(), 1u);
+  EXPECT_EQ(d.sessions[0].fields.size(), 1u);
+  ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(before, "n1-"), At(1)), IsOk());
+  EXPECT_EQ(std::get<Point>(*n3.Get("n1-a")->cursor), (Point{5, 6}));
+
+  // n1 keeps naming its session (a heartbeat resends it unchanged); n2
+  // goes silent. Past the TTL only n2's entry expires on n3.
+  ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(0, "n1-"), At(25)), IsOk());
+  EXPECT_THAT(n3.Expire(At(31)), ElementsAre("n2-b"));
+  EXPECT_TRUE(n3.Get("n1-a").has_value());
+  // A leave reaches n3 as the tombstone.
+  const uint64_t g = n1.generation();
+  ASSERT_THAT(n1.Leave("n1-a", At(32)), IsOk());
+  ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(g, "n1-"), At(32)), IsOk());
+  EXPECT_FALSE(n3.Get("n1-a").has_value());
+}
+
+// A partition: n3 stops hearing n1 and expires n1's session (a removal n3
+// stamps itself). n1 reasserts its sessions when it is back; its next
+// heartbeat then wins over that removal, whatever the writer ids.
+TEST(Presence, ReassertBeatsARemovalMadeDuringAPartition) {
+  for (ReplicaId remote : {ReplicaId{5}, ReplicaId{50}}) {
+    Presence n1(11), n3(remote);
+    ASSERT_THAT(n1.Join("n1-a", Ada(), kT0), IsOk());
+    ASSERT_THAT(n1.SetStatus("n1-a", PresenceStatus::kBusy, kT0), IsOk());
+    ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(0, "n1-"), kT0), IsOk());
+    EXPECT_THAT(n3.Expire(At(30)), ElementsAre("n1-a"));
+    // Without reasserting, the unchanged heartbeat is older than the
+    // removal.
+    ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(0, "n1-"), At(31)), IsOk());
+    EXPECT_FALSE(n3.Get("n1-a").has_value());
+    EXPECT_EQ(n1.Reassert("n1-"), 1u);
+    EXPECT_EQ(n1.Reassert("n9-"), 0u);
+    ASSERT_THAT(n3.ApplyDelta(n1.EncodeSessions(0, "n1-"), At(32)), IsOk());
+    auto back = n3.Get("n1-a");
+    ASSERT_TRUE(back.has_value()) << remote;
+    EXPECT_EQ(back->status, PresenceStatus::kBusy);
+    EXPECT_EQ(back->identity, Ada());
+    n1.CheckInvariants();
+    n3.CheckInvariants();
+  }
+}
+
 }  // namespace
 }  // namespace lattice::crdt

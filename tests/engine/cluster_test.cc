@@ -3,6 +3,9 @@
 // with the same documents as the clients of the other nodes; events and
 // revocations reach a user's connections on every node; what Redis lost
 // while away is repaired by the hellos; garbage on the channels is ignored.
+// Presence: every member sees the entries of the members of every node, and
+// an entry leaves everywhere when its connection closes.
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +27,23 @@ using ::lattice::testing::RedisServer;
 
 constexpr char kKey[] = "backend-key-0123456789";
 
+protocol::PresenceCursor Point(double x, double y) {
+  protocol::PresenceCursor c;
+  c.x = x;
+  c.y = y;
+  return c;
+}
+
+// The entry of user `user` in `c`'s replica of the room's presence.
+std::optional<crdt::PresenceEntry> EntryOf(RawClient& c,
+                                           const std::string& room,
+                                           const std::string& user) {
+  for (const crdt::PresenceEntry& e : c.Presence(room).Entries()) {
+    if (e.identity.user_id == user) return e;
+  }
+  return std::nullopt;
+}
+
 absl::Status Set(crdt::Doc& d, const std::string& key,
                  const std::string& value) {
   return d.MapSet(crdt::kRootId, key, crdt::Value::String(value));
@@ -44,10 +64,13 @@ class ClusterTest : public ::testing::Test {
     NodeOptions o = TestNodeOptions(dirs_[i].path());
     o.api.api_key = kKey;
     o.sync.cluster.redis_address = redis_->address();
+    o.sync.engine.presence_ttl = PresenceTtl();
     auto node = Node::Start(std::move(o));
     ASSERT_TRUE(node.ok()) << node.status();
     nodes_[i] = *std::move(node);
   }
+
+  virtual absl::Duration PresenceTtl() const { return absl::Seconds(30); }
 
   void WaitSubscribed() {
     for (int n = 0; n < 1000; ++n) {
@@ -230,6 +253,78 @@ TEST_F(ClusterTest, GarbageOnTheChannelsIsIgnored) {
                  return b->Json("board", "main") == R"({"after":"garbage"})";
                }).ok())
       << b->Json("board", "main");
+}
+
+TEST_F(ClusterTest, PresenceCrossesNodesAndLeavesEverywhere) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  ASSERT_TRUE(a->SendPresence("board", [](protocol::PresenceFrame& p) {
+                 p.status = static_cast<uint8_t>(crdt::PresenceStatus::kBusy);
+                 p.set_cursor = true;
+                 p.cursor = Point(10, 20);
+               }).ok());
+  ASSERT_TRUE(b->WaitFor([&] {
+                 auto e = EntryOf(*b, "board", "ada");
+                 return e && e->cursor.has_value();
+               }).ok());
+  auto seen = EntryOf(*b, "board", "ada");
+  EXPECT_EQ(seen->status, crdt::PresenceStatus::kBusy);
+  EXPECT_EQ(std::get<crdt::Point>(*seen->cursor), (crdt::Point{10, 20}));
+  ASSERT_TRUE(
+      a->WaitFor([&] { return EntryOf(*a, "board", "bob").has_value(); }).ok());
+  // Session ids differ across nodes (each node prefixes its own).
+  EXPECT_NE(a->Presence("board").Entries()[0].session,
+            a->Presence("board").Entries()[1].session);
+  // A node that loads the room later gets both entries at once.
+  auto c = std::make_unique<RawClient>(103);
+  ASSERT_TRUE(c->Connect(nodes_[1]->port(), Token("cy", {"board"})).ok());
+  ASSERT_TRUE(c->Join("board").ok());
+  ASSERT_TRUE(c->WaitFor([&] {
+                 auto e = EntryOf(*c, "board", "ada");
+                 return e && e->cursor.has_value() &&
+                        EntryOf(*c, "board", "bob").has_value();
+               }).ok());
+  // ada's connection closes: her entry leaves on node 1 too.
+  a.reset();
+  ASSERT_TRUE(
+      b->WaitFor([&] { return !EntryOf(*b, "board", "ada").has_value(); })
+          .ok());
+}
+
+class ClusterShortTtlTest : public ClusterTest {
+ protected:
+  absl::Duration PresenceTtl() const override { return absl::Seconds(3); }
+};
+
+// Redis away for longer than the TTL: node 1 expires ada's entry (no
+// heartbeat from node 0 reaches it) while node 0 keeps it (ada sends hers);
+// when Redis returns, node 0 reasserts it and bob sees ada again.
+TEST_F(ClusterShortTtlTest, EntriesExpiredDuringAnOutageComeBack) {
+  auto a = Joined(0, 101, "ada", "board");
+  auto b = Joined(1, 102, "bob", "board");
+  ASSERT_TRUE(
+      b->WaitFor([&] { return EntryOf(*b, "board", "ada").has_value(); }).ok());
+  redis_->Stop();
+  auto heartbeats_until = [&](const std::function<bool()>& done) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (!done() && absl::Now() < deadline) {
+      EXPECT_TRUE(
+          a->SendPresence("board", [](protocol::PresenceFrame&) {}).ok());
+      EXPECT_TRUE(
+          b->SendPresence("board", [](protocol::PresenceFrame&) {}).ok());
+      (void)a->WaitFor([] { return false; }, absl::Milliseconds(250));
+      (void)b->WaitFor([] { return false; }, absl::Milliseconds(250));
+    }
+    return done();
+  };
+  ASSERT_TRUE(heartbeats_until(
+      [&] { return !EntryOf(*b, "board", "ada").has_value(); }));
+  EXPECT_TRUE(EntryOf(*a, "board", "ada").has_value());  // home keeps it
+  ASSERT_TRUE(redis_->Restart().ok());
+  ASSERT_TRUE(heartbeats_until([&] {
+    return EntryOf(*b, "board", "ada").has_value() &&
+           EntryOf(*a, "board", "bob").has_value();
+  }));
 }
 
 }  // namespace
