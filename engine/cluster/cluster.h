@@ -8,6 +8,9 @@
 //   <prefix>:r:<room>   UpdateFrame   a change this node persisted
 //                       JoinedFrame   "hello": the sender's version vectors;
 //                                     ref 1 asks for a hello back
+//                       PresenceUpdateFrame  the sender's own sessions'
+//                                     presence entries (Room, "Several
+//                                     nodes": deltas and heartbeats)
 //                       EventFrame    a room event
 //   <prefix>:u:<user>   EventFrame    a user event (room empty)
 //                       ErrorFrame    code "revoked": close that user's
