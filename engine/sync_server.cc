@@ -234,6 +234,18 @@ void SyncServer::AppendMetrics(std::string* out) const {
   AppendPrometheus(stats_, out);
   AppendRoomPrometheus(registry_.Busiest(options_.engine.metrics_busiest_rooms),
                        out);
+  if (cluster_ == nullptr) return;
+  const net::RedisBusStats bus = cluster_->stats();
+  auto line = [out](absl::string_view name, absl::string_view type,
+                    uint64_t v) {
+    absl::StrAppend(out, "# TYPE ", name, " ", type, "\n", name, " ", v,
+                    "\n");
+  };
+  line("lattice_cluster_subscribed", "gauge", cluster_->subscribed() ? 1 : 0);
+  line("lattice_cluster_subscriptions_total", "counter", bus.connections);
+  line("lattice_cluster_published_total", "counter", bus.published);
+  line("lattice_cluster_dropped_total", "counter", bus.dropped);
+  line("lattice_cluster_received_total", "counter", bus.received);
 }
 
 void SyncServer::Shutdown() {

@@ -23,6 +23,7 @@
 #define LATTICE_NET_REDIS_BUS_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>

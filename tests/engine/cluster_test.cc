@@ -24,6 +24,7 @@ namespace {
 
 using ::lattice::testing::HttpCall;
 using ::lattice::testing::RedisServer;
+using ::testing::HasSubstr;
 
 constexpr char kKey[] = "backend-key-0123456789";
 
@@ -142,6 +143,9 @@ TEST_F(ClusterTest, ChangesOnOneNodeReachClientsOfTheOther) {
                  return b->Json("board", "main") == a->Json("board", "main");
                }).ok())
       << b->Json("board", "main");
+  auto metrics = Call(0, "GET", "/metrics");
+  EXPECT_THAT(metrics.body, HasSubstr("lattice_cluster_subscribed 1\n"));
+  EXPECT_THAT(metrics.body, HasSubstr("lattice_cluster_published_total"));
 }
 
 TEST_F(ClusterTest, ARoomLoadedLaterCatchesUpFromTheOtherNode) {
