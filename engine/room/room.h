@@ -259,6 +259,9 @@ class Room : public std::enable_shared_from_this<Room> {
   // sessions (crdt::Presence::EncodeSessions); 0: all of them, which is
   // also their heartbeat on the other nodes.
   void PublishOwnPresence(uint64_t since);
+  // Publishes what changed in this node's sessions as soon as the strand is
+  // free (SchedulePresenceFlush calls it).
+  void ScheduleClusterPresence();
   void ApplyRemotePresence(const protocol::PresenceUpdateFrame& update);
   void ScheduleClusterSync();
 
@@ -308,6 +311,7 @@ class Room : public std::enable_shared_from_this<Room> {
   // Several nodes: the presence generation last published, and when this
   // node last vouched for its sessions.
   uint64_t cluster_presence_seen_ = 0;
+  bool cluster_presence_scheduled_ = false;
   absl::Time last_presence_heartbeat_ = absl::InfinitePast();
 };
 

@@ -130,6 +130,20 @@ void Room::AnswerClusterHello(const protocol::JoinedFrame& hello) {
   }
 }
 
+void Room::ScheduleClusterPresence() {
+  if (cluster_presence_scheduled_ || state_ == State::kClosed) return;
+  cluster_presence_scheduled_ = true;
+  // Not on the member tick: the other nodes send it on at their own, and
+  // waiting for both would make a cursor wait up to two ticks. Posted, so
+  // the presence frames already queued on the strand leave in one message.
+  asio::post(strand_, [self = shared_from_this()] {
+    self->cluster_presence_scheduled_ = false;
+    const uint64_t generation = self->presence_.generation();
+    self->PublishOwnPresence(self->cluster_presence_seen_);
+    self->cluster_presence_seen_ = generation;
+  });
+}
+
 void Room::PublishOwnPresence(uint64_t since) {
   std::string delta =
       presence_.EncodeSessions(since, context_.options.session_id_prefix);

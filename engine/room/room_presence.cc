@@ -170,6 +170,7 @@ void Room::DoSetPresence(uint64_t session_id,
 }
 
 void Room::SchedulePresenceFlush() {
+  if (context_.cluster != nullptr) ScheduleClusterPresence();
   if (presence_flush_scheduled_ || state_ == State::kClosed) return;
   presence_flush_scheduled_ = true;
   const auto due =
@@ -197,10 +198,7 @@ void Room::ArmPresenceFlush(std::chrono::steady_clock::time_point due) {
 void Room::FlushPresence() {
   const uint64_t generation = presence_.generation();
   last_presence_flush_ = std::chrono::steady_clock::now();
-  if (context_.cluster != nullptr) {
-    PublishOwnPresence(cluster_presence_seen_);
-    cluster_presence_seen_ = generation;
-  }
+
   // One frame per distinct starting generation, shared by every member
   // that starts there (after a steady tick: all of them).
   absl::flat_hash_map<uint64_t, std::shared_ptr<const std::string>> frames;
