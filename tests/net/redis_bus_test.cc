@@ -69,15 +69,29 @@ struct Listener {
   }
 };
 
-TEST(RedisBusTest, MessagesOfTheMatchingChannelsReachEverySubscriber) {
-  auto redis = RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  Listener a, b;
-  ASSERT_TRUE(a.Start((*redis)->address()).ok());
-  ASSERT_TRUE(b.Start((*redis)->address()).ok());
-  ASSERT_TRUE(Eventually([&] {
-    return a.bus->subscribed() && b.bus->subscribed();
-  }));
+class RedisBusTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto redis = RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_ = *std::move(redis);
+  }
+
+  // Starts a and b on the server and waits for their first subscription.
+  void StartBoth() {
+    ASSERT_TRUE(a.Start(redis_->address()).ok());
+    ASSERT_TRUE(b.Start(redis_->address()).ok());
+    ASSERT_TRUE(Eventually([&] {
+      return a.subscribed_times() == 1 && b.subscribed_times() == 1;
+    }));
+  }
+
+  std::unique_ptr<RedisServer> redis_;
+  Listener a, b;  // stopped before the server
+};
+
+TEST_F(RedisBusTest, MessagesOfTheMatchingChannelsReachEverySubscriber) {
+  StartBoth();
   const std::string binary("with\0nul and \xff bytes", 20);
   a.bus->Publish("other:x", "not ours");
   a.bus->Publish("test:room", binary);
@@ -90,18 +104,11 @@ TEST(RedisBusTest, MessagesOfTheMatchingChannelsReachEverySubscriber) {
   EXPECT_EQ(b.bus->stats().received, 2u);
 }
 
-TEST(RedisBusTest, ResubscribesAfterRedisRestartsAndTellsTheOwner) {
-  auto redis = RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  Listener a, b;
-  ASSERT_TRUE(a.Start((*redis)->address()).ok());
-  ASSERT_TRUE(b.Start((*redis)->address()).ok());
-  ASSERT_TRUE(Eventually([&] {
-    return a.subscribed_times() == 1 && b.subscribed_times() == 1;
-  }));
-  (*redis)->Stop();
+TEST_F(RedisBusTest, ResubscribesAfterRedisRestartsAndTellsTheOwner) {
+  StartBoth();
+  redis_->Stop();
   ASSERT_TRUE(Eventually([&] { return !b.bus->subscribed(); }));
-  ASSERT_TRUE((*redis)->Restart().ok());
+  ASSERT_TRUE(redis_->Restart().ok());
   ASSERT_TRUE(Eventually([&] {
     return a.subscribed_times() == 2 && b.subscribed_times() == 2;
   }));
@@ -115,23 +122,19 @@ TEST(RedisBusTest, ResubscribesAfterRedisRestartsAndTellsTheOwner) {
   EXPECT_EQ(b.bus->stats().connections, 2u);
 }
 
-TEST(RedisBusTest, StartsBeforeRedisAndBoundsItsQueueMeanwhile) {
-  auto redis = RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  const std::string address = (*redis)->address();
-  (*redis)->Stop();
-  Listener a;
-  ASSERT_TRUE(a.Start(address, /*max_queued=*/100).ok());
+TEST_F(RedisBusTest, StartsBeforeRedisAndBoundsItsQueueMeanwhile) {
+  redis_->Stop();
+  ASSERT_TRUE(a.Start(redis_->address(), /*max_queued=*/100).ok());
   a.bus->Publish("test:x", std::string(60, 'a'));
   a.bus->Publish("test:x", std::string(60, 'b'));  // over 100 bytes queued
   EXPECT_EQ(a.bus->stats().dropped, 1u);
   EXPECT_FALSE(a.bus->subscribed());
-  ASSERT_TRUE((*redis)->Restart().ok());
+  ASSERT_TRUE(redis_->Restart().ok());
   ASSERT_TRUE(Eventually([&] { return a.bus->subscribed(); }));
   ASSERT_TRUE(Eventually([&] { return a.bus->stats().published == 1; }));
 }
 
-TEST(RedisBusTest, RefusesUnusableOptions) {
+TEST(RedisBusOptionsTest, RefusesUnusableOptions) {
   for (const char* address : {"", "localhost", "host:0", "host:99999", ":80",
                               "unix:", "h:port"}) {
     RedisBusOptions o;
@@ -147,11 +150,8 @@ TEST(RedisBusTest, RefusesUnusableOptions) {
             absl::StatusCode::kInvalidArgument);  // no pattern
 }
 
-TEST(RedisBusTest, StopsPromptlyWhileBlockedOnARead) {
-  auto redis = RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  Listener a;
-  ASSERT_TRUE(a.Start((*redis)->address()).ok());
+TEST_F(RedisBusTest, StopsPromptlyWhileBlockedOnARead) {
+  ASSERT_TRUE(a.Start(redis_->address()).ok());
   ASSERT_TRUE(Eventually([&] { return a.bus->subscribed(); }));
   a.bus->Stop();
   a.bus->Stop();  // idempotent
