@@ -197,8 +197,9 @@ class Presence {
   // number of times). A state also removes every live entry it does not
   // name (the sender dropped their tombstones). Every live entry it names
   // counts as heard from at `now` (its TTL starts again): the sender
-  // vouches for the sessions it sends. All or nothing: InvalidArgument for malformed
-  // bytes, ResourceExhausted beyond a limit, naming what and the byte.
+  // vouches for the sessions it sends. All or nothing: InvalidArgument for
+  // malformed bytes, ResourceExhausted beyond a limit, naming what and the
+  // byte.
   [[nodiscard]] absl::Status ApplyDelta(absl::string_view bytes,
                                         absl::Time now);
   // Replaces everything with a state (EncodeState, a checkpoint); every

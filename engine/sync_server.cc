@@ -50,8 +50,8 @@ absl::Status SyncServer::StartCluster() {
   handlers.on_subscribed = [this] {
     for (const auto& room : registry_.Rooms()) room->ClusterResync();
   };
-  LATTICE_ASSIGN_OR_RETURN(cluster_,
-                           Cluster::Start(options_.cluster, std::move(handlers)));
+  LATTICE_ASSIGN_OR_RETURN(
+      cluster_, Cluster::Start(options_.cluster, std::move(handlers)));
   room_context_.cluster = cluster_.get();
   room_context_.cluster_sync_interval = options_.cluster.sync_interval;
   return absl::OkStatus();
@@ -218,8 +218,8 @@ void SyncServer::OnUserFrame(absl::string_view user, protocol::Frame frame) {
   const std::string id(user);
   if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
     event->room.clear();
-    DeliverToUser(id, std::make_shared<const std::string>(
-                          protocol::EncodeFrame(*event)));
+    DeliverToUser(
+        id, std::make_shared<const std::string>(protocol::EncodeFrame(*event)));
   } else if (auto* error = std::get_if<protocol::ErrorFrame>(&frame);
              error != nullptr && error->code == kRevokedCode) {
     RevokeHere(id);
@@ -238,8 +238,7 @@ void SyncServer::AppendMetrics(std::string* out) const {
   const net::RedisBusStats bus = cluster_->stats();
   auto line = [out](absl::string_view name, absl::string_view type,
                     uint64_t v) {
-    absl::StrAppend(out, "# TYPE ", name, " ", type, "\n", name, " ", v,
-                    "\n");
+    absl::StrAppend(out, "# TYPE ", name, " ", type, "\n", name, " ", v, "\n");
   };
   line("lattice_cluster_subscribed", "gauge", cluster_->subscribed() ? 1 : 0);
   line("lattice_cluster_subscriptions_total", "counter", bus.connections);

@@ -109,8 +109,8 @@ class SyncServer : public net::WsHandler {
   void EmitToRoom(const std::string& room, std::string name,
                   std::string payload, std::function<void(uint64_t)> done);
   // Closes every connection of `user` with kCloseAuthFailed (4001), on
-  // every node of a cluster; returns how many on this one. The user's tokens stay valid: a client that reconnects with
-  // one is let in (docs/http-api.md).
+  // every node of a cluster; returns how many on this one. The user's tokens
+  // stay valid: a client that reconnects with one is let in (docs/http-api.md).
   uint64_t RevokeUser(const std::string& user) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The engine's counters and the busiest rooms' figures

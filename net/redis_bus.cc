@@ -1,15 +1,14 @@
 #include "net/redis_bus.h"
 
+#include <algorithm>
+#include <chrono>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <vector>
 
 #include <hiredis/hiredis.h>
-
-#include <algorithm>
-#include <chrono>
-#include <vector>
 
 #include "base/logging.h"
 
@@ -55,8 +54,7 @@ absl::string_view View(const redisReply* r) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RedisBus>> RedisBus::Start(
-    RedisBusOptions options, MessageFn on_message,
-    SubscribedFn on_subscribed) {
+    RedisBusOptions options, MessageFn on_message, SubscribedFn on_subscribed) {
   if (options.pattern.empty()) {
     return absl::InvalidArgumentError("redis bus: empty channel pattern");
   }
@@ -73,9 +71,9 @@ absl::StatusOr<std::unique_ptr<RedisBus>> RedisBus::Start(
     if (colon == absl::string_view::npos || colon == 0 ||
         !absl::SimpleAtoi(a.substr(colon + 1), &port) || port == 0 ||
         port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "redis address '", options.address,
-          "': expected host:port or unix:/path/to/socket"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("redis address '", options.address,
+                       "': expected host:port or unix:/path/to/socket"));
     }
     address.host = std::string(a.substr(0, colon));
     address.port = static_cast<int>(port);
@@ -145,8 +143,7 @@ redisContext* RedisBus::Connect() const {
                                         kConnectTimeout);
   if (c == nullptr) return nullptr;
   if (c->err != 0) {
-    LATTICE_LOG(kWarning) << "redis " << options_.address << ": "
-                          << c->errstr;
+    LATTICE_LOG(kWarning) << "redis " << options_.address << ": " << c->errstr;
     redisFree(c);
     return nullptr;
   }

@@ -17,8 +17,8 @@
 //   (*bus)->Stop();
 //
 // Thread safety: Publish, subscribed and stats may be called from any
-// thread; Stop from the owner's. The callbacks run on the subscriber thread, one at a time, and
-// must not block (post the work elsewhere) nor call Stop.
+// thread; Stop from the owner's. The callbacks run on the subscriber thread,
+// one at a time, and must not block (post the work elsewhere) nor call Stop.
 #ifndef LATTICE_NET_REDIS_BUS_H_
 #define LATTICE_NET_REDIS_BUS_H_
 
@@ -53,10 +53,10 @@ struct RedisBusOptions {
 };
 
 struct RedisBusStats {
-  uint64_t published = 0;     // PUBLISH commands Redis answered
-  uint64_t dropped = 0;       // queued publishes lost (queue full, errors)
-  uint64_t received = 0;      // messages handed to on_message
-  uint64_t connections = 0;   // successful subscriber (re)connections
+  uint64_t published = 0;    // PUBLISH commands Redis answered
+  uint64_t dropped = 0;      // queued publishes lost (queue full, errors)
+  uint64_t received = 0;     // messages handed to on_message
+  uint64_t connections = 0;  // successful subscriber (re)connections
 };
 
 class RedisBus {

@@ -211,8 +211,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // Sends an event frame to every member but `except_session`, and to the
   // other nodes when `publish`; returns how many members here it was
   // handed to.
-  uint64_t SendEvent(const protocol::EventFrame& event,
-                     uint64_t except_session, bool publish);
+  uint64_t SendEvent(const protocol::EventFrame& event, uint64_t except_session,
+                     bool publish);
 
   void SendJoined(MemberState& m, uint64_t ref, protocol::SyncPath path);
   // `join` is the original request: a failed tail falls back to it.

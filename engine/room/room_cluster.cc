@@ -19,27 +19,27 @@ namespace asio = boost::asio;
 using protocol::EncodeFrame;
 
 void Room::OnClusterFrame(protocol::Frame frame) {
-  asio::post(strand_, [self = shared_from_this(),
-                       frame = std::move(frame)]() mutable {
-    self->WhenReady([self, frame = std::move(frame)]() mutable {
-      if (self->state_ != State::kReady) return;  // unloaded meanwhile
-      if (auto* update = std::get_if<protocol::UpdateFrame>(&frame)) {
-        self->DoRemoteUpdate(std::move(*update));
-      } else if (auto* hello = std::get_if<protocol::JoinedFrame>(&frame)) {
-        self->AnswerClusterHello(*hello);
-      } else if (auto* presence =
-                     std::get_if<protocol::PresenceUpdateFrame>(&frame)) {
-        self->ApplyRemotePresence(*presence);
-      } else if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
-        event->room = self->name_;
-        self->SendEvent(*event, /*except_session=*/0, /*publish=*/false);
-      } else {
-        LATTICE_LOG(kWarning)
-            << "room " << self->name_ << ": cluster frame of type "
-            << static_cast<int>(protocol::TypeOf(frame)) << " ignored";
-      }
-    });
-  });
+  asio::post(
+      strand_, [self = shared_from_this(), frame = std::move(frame)]() mutable {
+        self->WhenReady([self, frame = std::move(frame)]() mutable {
+          if (self->state_ != State::kReady) return;  // unloaded meanwhile
+          if (auto* update = std::get_if<protocol::UpdateFrame>(&frame)) {
+            self->DoRemoteUpdate(std::move(*update));
+          } else if (auto* hello = std::get_if<protocol::JoinedFrame>(&frame)) {
+            self->AnswerClusterHello(*hello);
+          } else if (auto* presence =
+                         std::get_if<protocol::PresenceUpdateFrame>(&frame)) {
+            self->ApplyRemotePresence(*presence);
+          } else if (auto* event = std::get_if<protocol::EventFrame>(&frame)) {
+            event->room = self->name_;
+            self->SendEvent(*event, /*except_session=*/0, /*publish=*/false);
+          } else {
+            LATTICE_LOG(kWarning)
+                << "room " << self->name_ << ": cluster frame of type "
+                << static_cast<int>(protocol::TypeOf(frame)) << " ignored";
+          }
+        });
+      });
 }
 
 void Room::ClusterResync() {
@@ -48,8 +48,10 @@ void Room::ClusterResync() {
     self->SendClusterHello(/*ask=*/true);
     // The other nodes may have expired our sessions while the bus was away;
     // restamped, they come back with the next flush.
-    if (self->presence_.Reassert(self->context_.options.session_id_prefix) > 0)
+    if (self->presence_.Reassert(self->context_.options.session_id_prefix) >
+        0) {
       self->SchedulePresenceFlush();
+    }
   });
 }
 
@@ -57,8 +59,8 @@ void Room::DoRemoteUpdate(protocol::UpdateFrame update) {
   absl::Status error;
   crdt::Doc* doc = GetOrCreateDoc(update.doc, &error);
   if (doc == nullptr) {
-    LATTICE_LOG(kWarning) << "room " << name_ << ": update of "
-                          << update.doc << " from another node: " << error;
+    LATTICE_LOG(kWarning) << "room " << name_ << ": update of " << update.doc
+                          << " from another node: " << error;
     return;
   }
   const crdt::VersionVector before = doc->version();
@@ -103,9 +105,9 @@ void Room::AnswerClusterHello(const protocol::JoinedFrame& hello) {
   for (const protocol::DocVersion& v : hello.versions) {
     auto vv = crdt::VersionVector::Decode(v.version_vector);
     if (!vv.ok()) {
-      LATTICE_LOG(kWarning) << "room " << name_ << ": hello with a bad "
-                            << "version vector for " << v.doc << ": "
-                            << vv.status();
+      LATTICE_LOG(kWarning)
+          << "room " << name_ << ": hello with a bad "
+          << "version vector for " << v.doc << ": " << vv.status();
       continue;
     }
     auto mine = docs_.find(v.doc);
@@ -149,7 +151,8 @@ void Room::PublishOwnPresence(uint64_t since) {
       presence_.EncodeSessions(since, context_.options.session_id_prefix);
   if (delta.empty()) return;
   context_.cluster->PublishToRoom(
-      name_, EncodeFrame(protocol::PresenceUpdateFrame{name_, std::move(delta)}));
+      name_,
+      EncodeFrame(protocol::PresenceUpdateFrame{name_, std::move(delta)}));
 }
 
 void Room::ApplyRemotePresence(const protocol::PresenceUpdateFrame& update) {

@@ -5,6 +5,7 @@
 // while away is repaired by the hellos; garbage on the channels is ignored.
 // Presence: every member sees the entries of the members of every node, and
 // an entry leaves everywhere when its connection closes.
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -118,8 +119,7 @@ TEST_F(ClusterTest, ChangesOnOneNodeReachClientsOfTheOther) {
   ASSERT_TRUE(b->Edit("board", "main", [](crdt::Doc& d) {
                  return Set(d, "owner", "bob on node 1");
                }).ok());
-  const std::string want =
-      R"({"owner":"bob on node 1","title":"from node 0"})";
+  const std::string want = R"({"owner":"bob on node 1","title":"from node 0"})";
   ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; }).ok())
       << a->Json("board", "main");
   ASSERT_TRUE(b->WaitFor([&] { return b->Json("board", "main") == want; }).ok())
@@ -186,11 +186,9 @@ TEST_F(ClusterTest, EditsMadeWhileRedisWasAwayConvergeWhenItReturns) {
   ASSERT_TRUE(b->WaitAcked().ok());
   ASSERT_TRUE(redis_->Restart().ok());
   const std::string want = R"({"a":"while away","b":"while away too"})";
-  ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; })
-                  .ok())
+  ASSERT_TRUE(a->WaitFor([&] { return a->Json("board", "main") == want; }).ok())
       << a->Json("board", "main");
-  ASSERT_TRUE(b->WaitFor([&] { return b->Json("board", "main") == want; })
-                  .ok())
+  ASSERT_TRUE(b->WaitFor([&] { return b->Json("board", "main") == want; }).ok())
       << b->Json("board", "main");
 }
 
@@ -242,9 +240,14 @@ TEST_F(ClusterTest, GarbageOnTheChannelsIsIgnored) {
         origin + std::string(100, '\xff'),
         origin + protocol::EncodeFrame(protocol::UpdateFrame{
                      "board", "main", 1, 1, "not an update"}),
-        origin + protocol::EncodeFrame(protocol::JoinedFrame{
-                     1, "board", protocol::SyncPath::kNone, 0, 0,
-                     protocol::RoomAccess::kRead, {{"main", "bad vv"}}}),
+        origin + protocol::EncodeFrame(
+                     protocol::JoinedFrame{1,
+                                           "board",
+                                           protocol::SyncPath::kNone,
+                                           0,
+                                           0,
+                                           protocol::RoomAccess::kRead,
+                                           {{"main", "bad vv"}}}),
         origin + protocol::EncodeFrame(protocol::LeftFrame{"board"})}) {
     (*bus)->Publish("lattice:r:board", garbage);
     (*bus)->Publish("lattice:u:bob", garbage);
@@ -290,9 +293,64 @@ TEST_F(ClusterTest, PresenceCrossesNodesAndLeavesEverywhere) {
                }).ok());
   // ada's connection closes: her entry leaves on node 1 too.
   a.reset();
-  ASSERT_TRUE(
-      b->WaitFor([&] { return !EntryOf(*b, "board", "ada").has_value(); })
-          .ok());
+  ASSERT_TRUE(b->WaitFor([&] {
+                 return !EntryOf(*b, "board", "ada").has_value();
+               }).ok());
+}
+
+TEST_F(ClusterTest, NodesShareOnePortWithReusePortAndKeepTheirReplica) {
+  std::string replica;
+  std::ifstream(dirs_[0].path() + "/NODE_REPLICA") >> replica;
+  EXPECT_FALSE(replica.empty());
+  EXPECT_NE(replica, "1");  // not the single node's
+  // Two more nodes on one port: the kernel spreads connections over both.
+  TempDir more[2];
+  std::unique_ptr<Node> shared[2];
+  uint16_t port = 0;
+  for (int i = 0; i < 2; ++i) {
+    NodeOptions o = TestNodeOptions(more[i].path());
+    o.sync.cluster.redis_address = redis_->address();
+    o.http.reuse_port = true;
+    o.port = port;
+    auto node = Node::Start(std::move(o));
+    ASSERT_TRUE(node.ok()) << node.status();
+    shared[i] = *std::move(node);
+    port = shared[i]->port();
+  }
+  EXPECT_EQ(shared[0]->port(), shared[1]->port());
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 24; ++i) {
+    clients.push_back(std::make_unique<RawClient>(200 + i));
+    ASSERT_TRUE(clients.back()->Connect(port, Token("u", {"r"})).ok());
+  }
+  const uint64_t first = shared[0]->sync().stats().sessions_open.load();
+  const uint64_t second = shared[1]->sync().stats().sessions_open.load();
+  EXPECT_EQ(first + second, 24u);
+  EXPECT_GT(first, 0u);
+  EXPECT_GT(second, 0u);
+  // Without reuse_port the port is taken.
+  TempDir other;
+  NodeOptions o = TestNodeOptions(other.path());
+  o.port = port;
+  EXPECT_EQ(Node::Start(std::move(o)).status().code(),
+            absl::StatusCode::kUnavailable);
+  // A node restarted on its data directory keeps its replica id.
+  clients.clear();
+  nodes_[0].reset();
+  StartNode(0);
+  std::string again;
+  std::ifstream(dirs_[0].path() + "/NODE_REPLICA") >> again;
+  EXPECT_EQ(again, replica);
+}
+
+TEST(ClusterOptionsTest, AnUnusableRedisAddressIsRefusedAtStart) {
+  TempDir dir;
+  NodeOptions o = TestNodeOptions(dir.path());
+  o.sync.cluster.redis_address = "no-port-here";
+  auto node = Node::Start(std::move(o));
+  EXPECT_EQ(node.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(node.status().message()),
+              HasSubstr("expected host:port or unix:/path/to/socket"));
 }
 
 class ClusterShortTtlTest : public ClusterTest {

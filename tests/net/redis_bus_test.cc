@@ -40,7 +40,8 @@ struct Listener {
   int subscriptions = 0;
   std::unique_ptr<RedisBus> bus;
 
-  absl::Status Start(const std::string& address, uint64_t max_queued = 1 << 20) {
+  absl::Status Start(const std::string& address,
+                     uint64_t max_queued = 1 << 20) {
     RedisBusOptions o;
     o.address = address;
     o.pattern = "test:*";
@@ -109,9 +110,8 @@ TEST_F(RedisBusTest, ResubscribesAfterRedisRestartsAndTellsTheOwner) {
   redis_->Stop();
   ASSERT_TRUE(Eventually([&] { return !b.bus->subscribed(); }));
   ASSERT_TRUE(redis_->Restart().ok());
-  ASSERT_TRUE(Eventually([&] {
-    return a.subscribed_times() == 2 && b.subscribed_times() == 2;
-  }));
+  ASSERT_TRUE(Eventually(
+      [&] { return a.subscribed_times() == 2 && b.subscribed_times() == 2; }));
   // The publisher's old connection is gone too; it reconnects on failure
   // and the message after that one gets through.
   ASSERT_TRUE(Eventually([&] {
@@ -135,8 +135,8 @@ TEST_F(RedisBusTest, StartsBeforeRedisAndBoundsItsQueueMeanwhile) {
 }
 
 TEST(RedisBusOptionsTest, RefusesUnusableOptions) {
-  for (const char* address : {"", "localhost", "host:0", "host:99999", ":80",
-                              "unix:", "h:port"}) {
+  for (const char* address :
+       {"", "localhost", "host:0", "host:99999", ":80", "unix:", "h:port"}) {
     RedisBusOptions o;
     o.address = address;
     o.pattern = "test:*";

@@ -1,13 +1,12 @@
 #include "tests/testing/redis_server.h"
 
+#include <chrono>
+#include <filesystem>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <filesystem>
 #include <thread>
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -58,10 +57,10 @@ RedisServer::~RedisServer() {
 }
 
 absl::Status RedisServer::Launch() {
-  auto child = ChildProcess::Start(
-      {kRedisServer, "--port", "0", "--unixsocket", socket_, "--unixsocketperm",
-       "700", "--dir", dir_, "--save", "", "--appendonly", "no", "--loglevel",
-       "warning"});
+  auto child =
+      ChildProcess::Start({kRedisServer, "--port", "0", "--unixsocket", socket_,
+                           "--unixsocketperm", "700", "--dir", dir_, "--save",
+                           "", "--appendonly", "no", "--loglevel", "warning"});
   if (!child.ok()) return child.status();
   child_ = *std::move(child);
   const auto deadline =
