@@ -40,9 +40,7 @@ absl::Status SyncServer::StartCluster() {
   if (options_.cluster.redis_address.empty()) return absl::OkStatus();
   ClusterHandlers handlers;
   handlers.on_room = [this](absl::string_view room, protocol::Frame frame) {
-    // A room nobody here uses has nothing to do: it catches up with a
-    // hello when it loads.
-    if (auto r = registry_.Find(room)) r->OnClusterFrame(std::move(frame));
+    OnRoomFrame(room, std::move(frame));
   };
   handlers.on_user = [this](absl::string_view user, protocol::Frame frame) {
     OnUserFrame(user, std::move(frame));
@@ -212,6 +210,25 @@ uint64_t SyncServer::RevokeHere(const std::string& user) {
   const std::vector<std::shared_ptr<Session>> sessions = SessionsOf(user);
   for (const auto& s : sessions) s->Revoke();
   return sessions.size();
+}
+
+void SyncServer::OnRoomFrame(absl::string_view room, protocol::Frame frame) {
+  if (auto r = registry_.Find(room)) return r->OnClusterFrame(std::move(frame));
+  // Not in memory here: nothing to do for updates, presence or events (the
+  // room catches up with its own hello when it loads). But a node that just
+  // loaded the room may lack changes only this node holds: load it and
+  // answer, if it is stored here (a point lookup, off this thread).
+  const auto* hello = std::get_if<protocol::JoinedFrame>(&frame);
+  if (hello == nullptr || hello->ref != kHelloLoaded) return;
+  absl::Status submitted = executor_.Submit(
+      [this, room = std::string(room), frame = std::move(frame)]() mutable {
+        if (!room_context_.store.GetRoomInfo(room).ok()) return;
+        registry_.Acquire(room)->OnClusterFrame(std::move(frame));
+      });
+  if (!submitted.ok()) {
+    LATTICE_LOG(kWarning) << "cluster: hello for room " << room
+                          << " not answered: " << submitted;
+  }
 }
 
 void SyncServer::OnUserFrame(absl::string_view user, protocol::Frame frame) {

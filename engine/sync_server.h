@@ -129,6 +129,8 @@ class SyncServer : public net::WsHandler {
   void ScheduleSweep();
   // Starts the cluster link when options_.cluster names a Redis.
   absl::Status StartCluster();
+  // A frame another node published to a room's channel.
+  void OnRoomFrame(absl::string_view room, protocol::Frame frame);
   // A frame another node published to a user's channel.
   void OnUserFrame(absl::string_view user, protocol::Frame frame);
   // Hands `frame` to this node's sessions of `user`; returns how many.

@@ -207,7 +207,7 @@ void RedisBus::ReadMessages(redisContext* c) {
       continue;
     }
     received_.fetch_add(1, std::memory_order_relaxed);
-    on_message_(View(r->element[2]), View(r->element[3]));
+    if (on_message_) on_message_(View(r->element[2]), View(r->element[3]));
   }
   std::lock_guard<std::mutex> lock(mu_);
   if (!stopping_) {

@@ -61,7 +61,8 @@ struct RedisBusStats {
 
 class RedisBus {
  public:
-  // Runs on the subscriber thread for every message of a matching channel.
+  // Runs on the subscriber thread for every message of a matching channel;
+  // may be empty (a bus that only publishes).
   using MessageFn =
       std::function<void(absl::string_view channel, absl::string_view payload)>;
   // Runs on the subscriber thread after every (re)subscription: messages

@@ -7,7 +7,7 @@
 //
 //   <prefix>:r:<room>   UpdateFrame   a change this node persisted
 //                       JoinedFrame   "hello": the sender's version vectors;
-//                                     ref 1 asks for a hello back
+//                                     ref is a HelloRef
 //                       PresenceUpdateFrame  the sender's own sessions'
 //                                     presence entries (Room, "Several
 //                                     nodes": deltas and heartbeats)
@@ -42,6 +42,17 @@
 #include "absl/time/time.h"
 
 namespace lattice::engine {
+
+// What a hello (a JoinedFrame on a room's channel, its `ref`) asks of the
+// nodes that receive it. Every node that has the room in memory answers
+// with the updates the sender lacks.
+enum HelloRef : uint64_t {
+  kHelloReply = 0,   // nothing more
+  kHelloAsk = 1,     // and a hello back, if the sender holds what it lacks
+  kHelloLoaded = 2,  // the sender just loaded the room: as kHelloAsk, and a
+                     // node that stores the room without having it in
+                     // memory loads it to answer
+};
 
 // The ErrorFrame code that revokes a user's sessions on every node.
 inline constexpr absl::string_view kRevokedCode = "revoked";

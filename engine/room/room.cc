@@ -232,7 +232,7 @@ void Room::FinishLoad(absl::StatusOr<LoadedDocs> loaded) {
   state_ = State::kReady;
   context_.stats.rooms_loaded.fetch_add(1, std::memory_order_relaxed);
   if (context_.cluster != nullptr) {
-    SendClusterHello(/*ask=*/true);
+    SendClusterHello(kHelloLoaded);
     ScheduleClusterSync();
   }
   std::vector<std::function<void()>> waiting;

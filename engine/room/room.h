@@ -251,9 +251,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // Applies another node's update as a change from nobody: persisted here
   // and broadcast to every member.
   void DoRemoteUpdate(protocol::UpdateFrame update);
-  // Publishes this room's version vectors; `ask`: receivers answer with a
-  // hello of their own, so that each side sends what the other lacks.
-  void SendClusterHello(bool ask);
+  // Publishes this room's version vectors (cluster.h, HelloRef).
+  void SendClusterHello(HelloRef ref);
   void AnswerClusterHello(const protocol::JoinedFrame& hello);
   // Publishes what changed after `since` in the entries of this node's
   // sessions (crdt::Presence::EncodeSessions); 0: all of them, which is

@@ -45,7 +45,7 @@ void Room::OnClusterFrame(protocol::Frame frame) {
 void Room::ClusterResync() {
   asio::post(strand_, [self = shared_from_this()] {
     if (self->state_ != State::kReady) return;
-    self->SendClusterHello(/*ask=*/true);
+    self->SendClusterHello(kHelloAsk);
     // The other nodes may have expired our sessions while the bus was away;
     // restamped, they come back with the next flush.
     if (self->presence_.Reassert(self->context_.options.session_id_prefix) >
@@ -87,9 +87,9 @@ void Room::DoRemoteUpdate(protocol::UpdateFrame update) {
   FlushWrites();
 }
 
-void Room::SendClusterHello(bool ask) {
+void Room::SendClusterHello(HelloRef ref) {
   protocol::JoinedFrame hello;
-  hello.ref = ask ? 1 : 0;
+  hello.ref = ref;
   hello.room = name_;
   hello.epoch = epoch_;
   hello.seq = last_seq_;
@@ -126,8 +126,8 @@ void Room::AnswerClusterHello(const protocol::JoinedFrame& hello) {
         name_, EncodeFrame(protocol::UpdateFrame{name_, name, epoch_, 0,
                                                  doc->ChangesSince(since)}));
   }
-  if (hello.ref == 1) {
-    if (they_have_more) SendClusterHello(/*ask=*/false);
+  if (hello.ref != kHelloReply) {
+    if (they_have_more) SendClusterHello(kHelloReply);
     PublishOwnPresence(0);  // a node that just loaded has none of it
   }
 }
@@ -173,7 +173,7 @@ void Room::ScheduleClusterSync() {
   cluster_timer_.async_wait(
       [self = shared_from_this()](const boost::system::error_code& ec) {
         if (ec || self->state_ != State::kReady) return;
-        self->SendClusterHello(/*ask=*/true);
+        self->SendClusterHello(kHelloAsk);
         self->ScheduleClusterSync();
       });
 }

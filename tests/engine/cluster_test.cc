@@ -172,6 +172,26 @@ TEST_F(ClusterTest, ARoomLoadedLaterCatchesUpFromTheOtherNode) {
   EXPECT_EQ(doc.body, "{\"k\":\"written before node 1 had the room\"}\n");
 }
 
+// Node 0 accepted a change, then restarted: the room is stored there but
+// not in memory, and node 1 never had it. Node 1's hello at load makes node
+// 0 load the room and answer.
+TEST_F(ClusterTest, ChangesOnlyAnIdleNodeStoresReachANodeThatLoadsTheRoom) {
+  auto a = Joined(0, 101, "ada", "archive");
+  ASSERT_TRUE(a->Edit("archive", "main", [](crdt::Doc& d) {
+                 return Set(d, "k", "only on node 0");
+               }).ok());
+  ASSERT_TRUE(a->WaitAcked().ok());
+  a.reset();
+  StartNode(0);
+  WaitSubscribed();
+  auto b = Joined(1, 102, "bob", "archive");
+  ASSERT_TRUE(b->WaitFor([&] {
+                 return b->Json("archive", "main") ==
+                        R"({"k":"only on node 0"})";
+               }).ok())
+      << b->Json("archive", "main");
+}
+
 TEST_F(ClusterTest, EditsMadeWhileRedisWasAwayConvergeWhenItReturns) {
   auto a = Joined(0, 101, "ada", "board");
   auto b = Joined(1, 102, "bob", "board");
