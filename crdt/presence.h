@@ -251,7 +251,11 @@ class Presence {
   // TrimClearedApp(max_app_fields), ResourceExhausted if still above.
   absl::Status CheckAppCount(const std::string& session, Record& r) const;
   PresenceEntry ToEntry(const std::string& session, const Record& r) const;
-  std::string Encode(bool state, uint64_t since) const;
+  // The sessions whose id starts with `prefix` ("" for all), as a state or
+  // as the delta after `since`; `*sessions` (if given) gets how many the
+  // message names.
+  std::string Encode(bool state, uint64_t since, absl::string_view prefix,
+                     size_t* sessions = nullptr) const;
 
   // Immutable after construction.
   const ReplicaId writer_;

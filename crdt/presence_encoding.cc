@@ -29,11 +29,15 @@ absl::Status Presence::CheckAppCount(const std::string& session,
   return absl::OkStatus();
 }
 
-std::string Presence::Encode(bool state, uint64_t since) const {
+std::string Presence::Encode(bool state, uint64_t since,
+                             absl::string_view prefix, size_t* sessions) const {
   std::vector<SessionView> views;
-  for (const auto& [session, r] : records_) {
+  // Ids are ordered bytewise, so a prefix's sessions are one range.
+  for (auto it = records_.lower_bound(prefix);
+       it != records_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    const Record& r = it->second;
     SessionView v;
-    v.session = &session;
+    v.session = &it->first;
     if (state || r.removed_generation > since) v.removed = r.removed;
     for (const auto& [key, reg] : r.fields) {
       if (state || reg.generation > since) v.fields.emplace_back(&key, &reg);
@@ -41,6 +45,7 @@ std::string Presence::Encode(bool state, uint64_t since) const {
     if (v.removed.empty() && v.fields.empty()) continue;
     views.push_back(std::move(v));
   }
+  if (sessions != nullptr) *sessions = views.size();
   return internal::EncodePresence(
       state ? PresenceMessageKind::kState : PresenceMessageKind::kDelta, views);
 }
@@ -50,30 +55,19 @@ std::string Presence::EncodeDelta(uint64_t since) const {
     return internal::EncodePresence(PresenceMessageKind::kDelta, {});
   }
   if (since < horizon_) return EncodeState();
-  return Encode(/*state=*/false, since);
+  return Encode(/*state=*/false, since, /*prefix=*/"");
 }
 
 std::string Presence::EncodeSessions(uint64_t since,
                                      absl::string_view prefix) const {
-  std::vector<SessionView> views;
-  // Ids are ordered bytewise, so a prefix's sessions are one range.
-  for (auto it = records_.lower_bound(prefix);
-       it != records_.end() && absl::StartsWith(it->first, prefix); ++it) {
-    const Record& r = it->second;
-    SessionView v;
-    v.session = &it->first;
-    if (r.removed_generation > since) v.removed = r.removed;
-    for (const auto& [key, reg] : r.fields) {
-      if (reg.generation > since) v.fields.emplace_back(&key, &reg);
-    }
-    if (v.removed.empty() && v.fields.empty()) continue;
-    views.push_back(std::move(v));
-  }
-  if (views.empty()) return "";
-  return internal::EncodePresence(PresenceMessageKind::kDelta, views);
+  size_t sessions = 0;
+  std::string message = Encode(/*state=*/false, since, prefix, &sessions);
+  return sessions == 0 ? "" : message;
 }
 
-std::string Presence::EncodeState() const { return Encode(/*state=*/true, 0); }
+std::string Presence::EncodeState() const {
+  return Encode(/*state=*/true, 0, /*prefix=*/"");
+}
 
 absl::Status Presence::ApplyDelta(absl::string_view bytes, absl::Time now) {
   LATTICE_ASSIGN_OR_RETURN(DecodedPresence msg,

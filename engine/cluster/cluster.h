@@ -85,9 +85,6 @@ class Cluster {
       const ClusterOptions& options, ClusterHandlers handlers);
   ~Cluster();
 
-  // A random id, new at every start, that tells this node's messages apart.
-  uint64_t node_id() const { return node_id_; }
-
   // Publishes one encoded frame (EncodeFrame) to a room's or user's channel.
   void PublishToRoom(absl::string_view room, absl::string_view frame);
   void PublishToUser(absl::string_view user, absl::string_view frame);
@@ -105,6 +102,7 @@ class Cluster {
 
   const std::string room_prefix_;  // "<prefix>:r:"
   const std::string user_prefix_;  // "<prefix>:u:"
+  // A random id, new at every start, that tells this node's messages apart.
   const uint64_t node_id_;
   const ClusterHandlers handlers_;
   const protocol::DecodeLimits limits_;

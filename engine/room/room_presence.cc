@@ -198,7 +198,6 @@ void Room::ArmPresenceFlush(std::chrono::steady_clock::time_point due) {
 void Room::FlushPresence() {
   const uint64_t generation = presence_.generation();
   last_presence_flush_ = std::chrono::steady_clock::now();
-
   // One frame per distinct starting generation, shared by every member
   // that starts there (after a steady tick: all of them).
   absl::flat_hash_map<uint64_t, std::shared_ptr<const std::string>> frames;
