@@ -18,10 +18,11 @@ bool IsValidReceivedCloseCode(uint16_t code) {
          (code >= 3000 && code <= 4999);
 }
 
-// Appends `n` bytes of masked payload to `out`, unmasked with `mask` from
-// key byte `pos` on; returns the key byte after the last.
-uint8_t AppendUnmasked(const char* data, size_t n, const uint8_t mask[4],
-                       uint8_t pos, std::string& out) {
+// Appends `n` bytes of payload to `out`, each XORed with `mask` from key
+// byte `pos` on (masking and unmasking are the same); returns the key byte
+// after the last.
+uint8_t AppendXorMasked(const char* data, size_t n, const uint8_t mask[4],
+                        uint8_t pos, std::string& out) {
   const size_t start = out.size();
   out.resize(start + n);
   char* dst = out.data() + start;
@@ -72,6 +73,16 @@ void AppendWsControlFrame(WsOpcode opcode, absl::string_view payload,
   out.append(payload.data(), payload.size());
 }
 
+void AppendWsClientFrame(WsOpcode opcode, absl::string_view payload,
+                         uint32_t mask_key, std::string& out) {
+  uint8_t header[kMaxWsServerHeaderBytes + 4];
+  const size_t n = EncodeWsFrameHeader(opcode, payload.size(), header);
+  header[1] |= 0x80;
+  std::memcpy(header + n, &mask_key, 4);
+  out.append(reinterpret_cast<const char*>(header), n + 4);
+  AppendXorMasked(payload.data(), payload.size(), header + n, 0, out);
+}
+
 void AppendWsCloseFrame(uint16_t code, absl::string_view reason,
                         std::string& out) {
   assert(reason.size() <= 123);
@@ -115,8 +126,8 @@ WsFrameParser::Event WsFrameParser::Parse(absl::string_view& input) {
           // Now the whole header's length is known.
           const uint8_t length7 = header_[1] & 0x7F;
           const uint8_t extended = length7 == 126 ? 2 : length7 == 127 ? 8 : 0;
-          const uint8_t mask = (header_[1] & 0x80) ? 4 : 0;
-          header_need_ = static_cast<uint8_t>(2 + extended + mask);
+          const uint8_t key = (header_[1] & 0x80) ? 4 : 0;
+          header_need_ = static_cast<uint8_t>(2 + extended + key);
         }
       }
       if (Event e = StartFrame(); e != kNeedMore) return e;
@@ -125,7 +136,7 @@ WsFrameParser::Event WsFrameParser::Parse(absl::string_view& input) {
         static_cast<size_t>(std::min<uint64_t>(frame_left_, input.size()));
     if (take > 0) {
       std::string& out = IsControl(opcode_) ? control_ : message_;
-      mask_pos_ = AppendUnmasked(input.data(), take, mask_, mask_pos_, out);
+      mask_pos_ = AppendXorMasked(input.data(), take, mask_, mask_pos_, out);
       input.remove_prefix(take);
       frame_left_ -= take;
     }
@@ -140,8 +151,9 @@ WsFrameParser::Event WsFrameParser::Parse(absl::string_view& input) {
 WsFrameParser::Event WsFrameParser::StartFrame() {
   in_header_ = false;
   if (header_[0] & 0x70) return Fail(kCloseProtocolError, "reserved bits set");
-  if (!(header_[1] & 0x80)) {
-    return Fail(kCloseProtocolError, "unmasked client frame");
+  if (((header_[1] & 0x80) != 0) != masked_) {
+    return Fail(kCloseProtocolError,
+                masked_ ? "unmasked client frame" : "masked server frame");
   }
   fin_ = (header_[0] & 0x80) != 0;
   opcode_ = static_cast<WsOpcode>(header_[0] & 0x0F);
@@ -161,7 +173,11 @@ WsFrameParser::Event WsFrameParser::StartFrame() {
     if (length >> 63) return Fail(kCloseProtocolError, "length out of range");
     mask = header_ + 10;
   }
-  std::memcpy(mask_, mask, 4);
+  if (masked_) {
+    std::memcpy(mask_, mask, 4);
+  } else {
+    std::memset(mask_, 0, 4);  // XOR with zeros: a plain copy
+  }
   mask_pos_ = 0;
   frame_left_ = length;
   switch (opcode_) {

@@ -1,10 +1,11 @@
-// RFC 6455 framing for the server side of a WebSocket: an incremental parser
-// of the frames a client sends (always masked) and the encoding of the frames
-// a server sends (never masked, never fragmented). No I/O and no buffers of
-// its own beyond the message being assembled, so a connection waiting for
-// its next message holds a few dozen bytes here; Beast's websocket::stream
-// held 2.5 KiB per connection (its 1.5 KiB read buffer inline), a third of
-// an idle connection.
+// RFC 6455 framing: an incremental parser of the frames a peer sends (a
+// client's are always masked, a server's never) and the encoding of the
+// frames a server sends (never masked, never fragmented) and of those a
+// client sends (masked; lattice-load speaks WebSocket on bare sockets too).
+// No I/O and no buffers of its own beyond the message being assembled, so a
+// connection waiting for its next message holds a few dozen bytes here;
+// Beast's websocket::stream held 2.5 KiB per connection (its 1.5 KiB read
+// buffer inline), a third of an idle connection.
 //
 // Extensions are never negotiated (the handshake offers none), so the
 // reserved bits must be clear.
@@ -44,13 +45,22 @@ size_t EncodeWsFrameHeader(WsOpcode opcode, uint64_t payload_bytes,
 void AppendWsControlFrame(WsOpcode opcode, absl::string_view payload,
                           std::string& out);
 
+// Appends a whole final frame as a client sends it (RFC 6455 5.3): masked
+// with `mask_key`, which the caller draws from a source a third party cannot
+// predict.
+void AppendWsClientFrame(WsOpcode opcode, absl::string_view payload,
+                         uint32_t mask_key, std::string& out);
+
 // Appends a close frame to `out`: `code` and `reason`, or an empty payload
 // for kCloseNoStatus (1005, which never goes on the wire).
 // REQUIRES: reason.size() <= 123.
 void AppendWsCloseFrame(uint16_t code, absl::string_view reason,
                         std::string& out);
 
-// Parses the byte stream a client sends into messages and control frames.
+// Which end of a WebSocket sent the frames being parsed.
+enum class WsSender { kClient, kServer };
+
+// Parses the byte stream a peer sends into messages and control frames.
 //
 //   absl::string_view input(bytes, n);
 //   for (;;) {
@@ -72,9 +82,13 @@ class WsFrameParser {
   };
 
   // Messages longer than `max_message_bytes` are an error (1009), found from
-  // the frame headers before their payload is read.
-  explicit WsFrameParser(uint64_t max_message_bytes)
-      : max_message_bytes_(max_message_bytes) {}
+  // the frame headers before their payload is read. Frames from a client
+  // must be masked and frames from a server must not (RFC 6455 5.1); the
+  // other kind is an error (1002).
+  explicit WsFrameParser(uint64_t max_message_bytes,
+                         WsSender sender = WsSender::kClient)
+      : max_message_bytes_(max_message_bytes),
+        masked_(sender == WsSender::kClient) {}
 
   WsFrameParser(const WsFrameParser&) = delete;
   WsFrameParser& operator=(const WsFrameParser&) = delete;
@@ -108,6 +122,7 @@ class WsFrameParser {
   Event FinishFrame();
 
   const uint64_t max_message_bytes_;
+  const bool masked_;  // whether the sender's frames are masked
   // The header being read (at most 2 + 8 + 4 bytes).
   uint8_t header_[14];
   uint8_t header_len_ = 0;

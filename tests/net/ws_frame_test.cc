@@ -123,6 +123,32 @@ TEST(WsFrameParser, MessagesOfEveryLengthFormInAnySplit) {
   }
 }
 
+TEST(WsFrameParser, FramesFromAServerAreUnmasked) {
+  std::string input;
+  std::vector<Seen> expected;
+  for (size_t n : {0, 5, 126, 65536}) {
+    input += ClientFrame(Pattern(n), {.masked = false});
+    expected.push_back({WsFrameParser::kMessage, Pattern(n)});
+  }
+  input += ClientFrame("p", {.opcode = 0x9, .masked = false});
+  expected.push_back({WsFrameParser::kPing, "p"});
+  std::mt19937 rng(11);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<size_t> sizes;
+    for (size_t total = 0; total < input.size();) {
+      sizes.push_back(std::uniform_int_distribution<size_t>(1, 700)(rng));
+      total += sizes.back();
+    }
+    WsFrameParser parser(1 << 20, WsSender::kServer);
+    ASSERT_EQ(ParseInPieces(parser, input, sizes), expected) << round;
+  }
+  // A masked frame from a server is a protocol error.
+  WsFrameParser parser(1 << 20, WsSender::kServer);
+  EXPECT_EQ(ParseInPieces(parser, ClientFrame("x"), {}),
+            (std::vector<Seen>{{WsFrameParser::kError, "masked server frame",
+                                kCloseProtocolError}}));
+}
+
 TEST(WsFrameParser, EmptyCloseIsNoStatus) {
   EXPECT_EQ(ParseWhole(ClientFrame("", {.opcode = 0x8})),
             (std::vector<Seen>{{WsFrameParser::kClose, "", kCloseNoStatus}}));
@@ -272,6 +298,25 @@ TEST(WsFrameEncoding, HeadersUseTheShortestLength) {
   EXPECT_EQ(header[1], 127);
   EXPECT_EQ(header[7], 1);  // 0x00 00 00 00 00 01 00 00
   EXPECT_EQ(header[8], 0);
+}
+
+TEST(WsFrameEncoding, ClientFramesAreMaskedAndParse) {
+  std::string input;
+  std::vector<Seen> expected;
+  for (size_t n : {0, 1, 9, 125, 126, 65535, 65536}) {
+    std::string frame;
+    AppendWsClientFrame(WsOpcode::kBinary, Pattern(n), 0x9e3779b9u, frame);
+    ASSERT_GE(frame.size(), n + 6);
+    EXPECT_EQ(static_cast<uint8_t>(frame[1]) & 0x80, 0x80) << n;
+    if (n > 0) {
+      EXPECT_NE(frame.substr(frame.size() - n), Pattern(n)) << "masked " << n;
+    }
+    input += frame;
+    expected.push_back({WsFrameParser::kMessage, Pattern(n)});
+  }
+  AppendWsClientFrame(WsOpcode::kPong, "p", 0, input);
+  expected.push_back({WsFrameParser::kPong, "p"});
+  EXPECT_EQ(ParseWhole(input), expected);
 }
 
 TEST(WsFrameEncoding, CloseFrames) {
