@@ -1,5 +1,5 @@
 // lattice-load: a native load generator for lattice-server (issue 5). It
-// opens many WebSocket clients (Boost.Beast, one io_context per generator
+// opens many WebSocket clients (Asio sockets, one io_context per generator
 // thread, many connections per thread) that speak the real protocol
 // (docs/protocol.md): hello(token) -> welcome, join(room) -> joined, then
 // change frames carrying real crdt updates.
@@ -16,6 +16,15 @@
 // other member, read back by applying the update to the receiver's own
 // replica of the room document (all clients share the process clock). The
 // CPU that decoding costs the generator is measured and reported.
+//
+// Transport: a client writes the upgrade request and Beast's HTTP parser
+// reads the 101 response; after that a client speaks RFC 6455 on the bare
+// socket with the server's own frame code (net/internal/ws_frame.h), like the
+// server: it waits for readability and reads everything pending into its
+// worker's buffer, one recv per wake. Beast's websocket::stream made two
+// recvs per frame (the second one EAGAIN); at 90,000 frames a second the
+// generator's core saturated and its own queueing became part of the latency
+// it measured.
 //
 // Safety: connects only to 127.0.0.x; every loop is bounded in count and in
 // time (--max_total_s); the tool stops by itself.
@@ -54,18 +63,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
 #include "crdt/doc.h"
+#include "crdt/internal/presence_codec.h"
 #include "crdt/presence.h"
 #include "crdt/value.h"
 #include "engine/auth/jwt_minter.h"
 #include "engine/protocol/frames.h"
+#include "net/internal/ws_frame.h"
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -92,6 +104,11 @@ ABSL_FLAG(double, drain_s, 15, "roundtrip: longest wait for the stragglers");
 ABSL_FLAG(bool, decode, true,
           "roundtrip: decode every update (delivery latency); false counts "
           "update frames only");
+ABSL_FLAG(bool, presence_replica, false,
+          "cursors: merge every presence delta into a crdt::Presence replica "
+          "per client, as a client does; false only decodes each delta (the "
+          "same validating decoder) to read the senders' timestamps, as the "
+          "fanout harness's adapter does");
 ABSL_FLAG(bool, quickack, false,
           "diagnostic: set TCP_QUICKACK after every read, so the generator "
           "never delays its TCP acks (exposes Nagle stalls at the server)");
@@ -107,7 +124,9 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+namespace http = beast::http;
+using net::internal::WsFrameParser;
+using net::internal::WsOpcode;
 namespace protocol = engine::protocol;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
@@ -206,6 +225,7 @@ struct Config {
   uint16_t port = 0;
   std::string prefix;
   bool decode = true;
+  bool presence_replica = false;
   bool quickack = false;
   bool cursors = false;  // presence frames instead of changes
   double hz = 10;
@@ -231,29 +251,36 @@ class Client : public std::enable_shared_from_this<Client> {
  private:
   void OnConnect(beast::error_code ec);
   void OnHandshake(beast::error_code ec);
-  void Read();
-  void OnRead(beast::error_code ec);
+  void WaitRead();
+  void OnReadable(beast::error_code ec);
+  // Parses `n` bytes from the socket; false once the connection ended.
+  bool Consume(const char* data, size_t n);
+  void OnMessage(const std::string& message);
   void OnFrame(protocol::Frame frame);
   void OnUpdate(const std::string& update);
   void OnPresence(const std::string& presence);
   void WatchKeys();
-  void Send(std::string bytes);
+  // Sends one protocol message (a binary WebSocket message).
+  void Send(absl::string_view message);
+  void SendFrame(WsOpcode opcode, absl::string_view payload);
   void WriteNext();
   void Tick();
   bool cfg_cursors() const;
   void Fail(beast::error_code ec, const char* what);
+  // Ends the connection; a failure unless we asked to close and it closed.
+  void End(std::string reason, bool clean);
 
   Worker& worker_;
   const int id_;
   const uint64_t replica_;
   const std::string room_;
   const std::string token_;
-  // The io_context's executor as a concrete type: beast::tcp_stream
-  // type-erases it, and every operation then copies and converts it.
-  websocket::stream<beast::basic_stream<tcp, asio::io_context::executor_type>>
-      ws_;
+  tcp::socket socket_;
+  // The handshake's response; bytes after it are the first frames.
   beast::flat_buffer buffer_;
-  std::deque<std::string> out_;
+  http::response<http::string_body> response_;
+  WsFrameParser parser_{64 << 20, net::internal::WsSender::kServer};
+  std::deque<std::string> out_;  // whole frames, masked
   bool writing_ = false;
   bool joined_ = false;
   bool done_ = false;
@@ -303,6 +330,19 @@ class Worker {
   static constexpr int64_t kDecodeSample = 32;
   bool TimeThisDecode() { return decode_calls_++ % kDecodeSample == 0; }
 
+  // Where a client reads the bytes pending on its socket; shared by the
+  // thread's clients, which run one at a time.
+  static constexpr size_t kReadBytes = 64 << 10;
+  char* read_buffer() { return read_buffer_.get(); }
+  // A masking key for the next frame a client sends (xorshift: a load
+  // generator's keys need not resist an attacker).
+  uint32_t NextMaskKey() {
+    mask_state_ ^= mask_state_ << 13;
+    mask_state_ ^= mask_state_ >> 7;
+    mask_state_ ^= mask_state_ << 17;
+    return static_cast<uint32_t>(mask_state_);
+  }
+
   // Samples, read by the main thread after the thread joined.
   std::vector<int64_t> ack_ns, delivery_ns;
   int64_t max_lateness_ns = 0;
@@ -310,6 +350,8 @@ class Worker {
 
  private:
   int64_t decode_calls_ = 0;
+  std::unique_ptr<char[]> read_buffer_{new char[kReadBytes]};
+  uint64_t mask_state_ = std::random_device{}() | 1;
 
   void StartNext() {
     ++running_;
@@ -331,69 +373,138 @@ Client::Client(Worker& worker, int id, std::string room, std::string token)
       replica_(static_cast<uint64_t>(id) + 1),
       room_(std::move(room)),
       token_(std::move(token)),
-      ws_(worker.ioc().get_executor()),
+      socket_(worker.ioc()),
       timer_(worker.ioc()) {}
 
 void Client::Start() {
   t_start = NowNs();
   const int source_ips = std::clamp(absl::GetFlag(FLAGS_source_ips), 1, 254);
   if (source_ips > 1) {
-    auto& socket = beast::get_lowest_layer(ws_).socket();
     beast::error_code ec;
-    socket.open(tcp::v4(), ec);
+    socket_.open(tcp::v4(), ec);
     if (!ec) {
-      socket.bind(tcp::endpoint(asio::ip::make_address_v4(absl::StrCat(
-                                    "127.0.0.", 1 + id_ % source_ips)),
-                                0),
-                  ec);
+      socket_.bind(tcp::endpoint(asio::ip::make_address_v4(absl::StrCat(
+                                     "127.0.0.", 1 + id_ % source_ips)),
+                                 0),
+                   ec);
     }
     if (ec) return Fail(ec, "bind");
   }
-  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-  beast::get_lowest_layer(ws_).async_connect(
-      worker_.endpoint(), [self = shared_from_this()](beast::error_code ec) {
-        self->OnConnect(ec);
-      });
+  // Connecting and the handshake together get 30 s.
+  timer_.expires_after(std::chrono::seconds(30));
+  timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec && self->t_open == 0) self->socket_.close(ec);
+  });
+  socket_.async_connect(worker_.endpoint(),
+                        [self = shared_from_this()](beast::error_code ec) {
+                          self->OnConnect(ec);
+                        });
 }
 
 void Client::OnConnect(beast::error_code ec) {
   if (ec) return Fail(ec, "connect");
-  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay(true), ec);
-  ws_.async_handshake(
-      absl::StrCat(worker_.config().host, ":", worker_.config().port), "/v1/ws",
-      [self = shared_from_this()](beast::error_code e) {
-        self->OnHandshake(e);
+  socket_.set_option(tcp::no_delay(true), ec);
+  uint32_t key[4];
+  for (uint32_t& k : key) k = worker_.NextMaskKey();
+  auto request = std::make_shared<std::string>(absl::StrCat(
+      "GET /v1/ws HTTP/1.1\r\nHost: ", worker_.config().host, ":",
+      worker_.config().port,
+      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ",
+      absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(key), 16)),
+      "\r\n\r\n"));
+  asio::async_write(
+      socket_, asio::buffer(*request),
+      [self = shared_from_this(), request](beast::error_code e, size_t) {
+        if (e) return self->Fail(e, "handshake");
+        http::async_read(
+            self->socket_, self->buffer_, self->response_,
+            [self](beast::error_code e2, size_t) { self->OnHandshake(e2); });
       });
 }
 
 void Client::OnHandshake(beast::error_code ec) {
   if (ec) return Fail(ec, "handshake");
+  if (response_.result() != http::status::switching_protocols) {
+    return End(absl::StrCat("handshake: HTTP ", response_.result_int(), " ",
+                            response_.body().substr(0, 200)),
+               false);
+  }
   t_open = NowNs();
-  beast::get_lowest_layer(ws_).expires_never();
-  ws_.set_option(
-      websocket::stream_base::timeout::suggested(beast::role_type::client));
-  ws_.binary(true);
+  timer_.cancel();
+  response_ = {};
+  socket_.non_blocking(true, ec);
+  if (ec) return Fail(ec, "non_blocking");
   Send(protocol::EncodeFrame(protocol::HelloFrame{
       protocol::kProtocolVersion, token_, replica_, "lattice-load"}));
-  Read();
+  // What the handshake's read took past the response.
+  const std::string rest = beast::buffers_to_string(buffer_.data());
+  buffer_ = beast::flat_buffer();
+  if (Consume(rest.data(), rest.size())) WaitRead();
 }
 
-void Client::Read() {
-  ws_.async_read(buffer_,
-                 [self = shared_from_this()](beast::error_code ec, size_t) {
-                   self->OnRead(ec);
-                 });
+void Client::WaitRead() {
+  socket_.async_wait(tcp::socket::wait_read,
+                     [self = shared_from_this()](beast::error_code ec) {
+                       self->OnReadable(ec);
+                     });
 }
 
-void Client::OnRead(beast::error_code ec) {
+void Client::OnReadable(beast::error_code ec) {
+  if (done_) return;
   if (ec) return Fail(ec, "read");
+  for (;;) {
+    const size_t n = socket_.read_some(
+        asio::buffer(worker_.read_buffer(), Worker::kReadBytes), ec);
+    if (ec == asio::error::would_block) break;
+    if (ec) return Fail(ec, "read");
+    if (!Consume(worker_.read_buffer(), n)) return;
+    // A short read emptied the socket.
+    if (n < Worker::kReadBytes) break;
+  }
   if (worker_.config().quickack) {
     const int one = 1;
-    setsockopt(beast::get_lowest_layer(ws_).socket().native_handle(),
-               IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_QUICKACK, &one,
+               sizeof one);
   }
-  const std::string message = beast::buffers_to_string(buffer_.data());
-  buffer_.consume(buffer_.size());
+  WaitRead();
+}
+
+bool Client::Consume(const char* data, size_t n) {
+  absl::string_view input(data, n);
+  for (;;) {
+    switch (parser_.Parse(input)) {
+      case WsFrameParser::kNeedMore:
+        return true;
+      case WsFrameParser::kMessage:
+        OnMessage(parser_.TakeMessage());
+        if (done_) return false;
+        break;
+      case WsFrameParser::kPing:
+        SendFrame(WsOpcode::kPong, parser_.control_payload());
+        break;
+      case WsFrameParser::kPong:
+        break;
+      case WsFrameParser::kClose: {
+        const bool asked = closing_;
+        if (!asked) {
+          // Answer the server's close (RFC 6455 5.5.1), then end.
+          closing_ = true;
+          SendFrame(WsOpcode::kClose, {});
+        }
+        End(absl::StrCat("close ", parser_.close_code(), " ",
+                         parser_.close_reason()),
+            asked);
+        return false;
+      }
+      case WsFrameParser::kError:
+        End(absl::StrCat("read: ", parser_.error_reason()), false);
+        return false;
+    }
+  }
+}
+
+void Client::OnMessage(const std::string& message) {
   for (auto& frame : protocol::DecodeFrames(message)) {  // may be a batch
     if (!frame.ok()) {
       worker_.error_codes["client_decode_frame"]++;
@@ -401,7 +512,6 @@ void Client::OnRead(beast::error_code ec) {
       OnFrame(*std::move(frame));
     }
   }
-  if (!done_) Read();
 }
 
 void Client::OnFrame(protocol::Frame frame) {
@@ -482,33 +592,55 @@ void Client::OnUpdate(const std::string& update) {
   }
 }
 
-// Applies a presence frame to this receiver's replica and reads the send
-// timestamp (app field "t") of every other session whose cursor moved.
+// Reads the send timestamp (app field "t") of every other session whose
+// cursor moved from a presence frame: decoded, or applied to this receiver's
+// replica with --presence_replica.
 void Client::OnPresence(const std::string& presence) {
   Counters& c = worker_.counters();
   const int64_t now = NowNs();
   const bool timed = worker_.TimeThisDecode();
   const int64_t cpu0 = timed ? ThreadCpuNs() : 0;
-  if (presence_ == nullptr)
-    presence_ = std::make_unique<crdt::Presence>(replica_);
-  const uint64_t before = presence_->generation();
-  absl::Status applied = presence_->ApplyDelta(presence, absl::Now());
-  if (!applied.ok()) {
-    c.decode_errors.fetch_add(1, std::memory_order_relaxed);
-  } else if (joined_) {
-    for (const crdt::SessionChange& change : presence_->ChangesSince(before)) {
-      if (change.session == session_ ||
-          std::find(change.app_keys.begin(), change.app_keys.end(), "t") ==
-              change.app_keys.end()) {
-        continue;
+  // Counts a delivery sent at `t`; a decode error when "t" is no integer.
+  auto count = [&](const std::optional<crdt::Value>& t) {
+    if (t && t->kind() == crdt::Value::Kind::kInt) {
+      c.deliveries.fetch_add(1, std::memory_order_relaxed);
+      worker_.delivery_ns.push_back(now - t->as_int());
+    } else {
+      c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  if (!worker_.config().presence_replica) {
+    auto decoded = crdt::internal::DecodePresence(presence, {});
+    if (!decoded.ok()) {
+      c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    } else if (joined_) {
+      for (const crdt::internal::DecodedSession& s : decoded->sessions) {
+        if (s.session == session_) continue;
+        for (const auto& [key, reg] : s.fields) {
+          if (key.tag != crdt::internal::FieldTag::kApp || key.app_key != "t") {
+            continue;
+          }
+          const auto* t =
+              reg.value ? std::get_if<crdt::Value>(&*reg.value) : nullptr;
+          count(t ? std::optional<crdt::Value>(*t) : std::nullopt);
+        }
       }
-      const std::optional<crdt::Value> t =
-          presence_->GetAppField(change.session, "t");
-      if (t && t->kind() == crdt::Value::Kind::kInt) {
-        c.deliveries.fetch_add(1, std::memory_order_relaxed);
-        worker_.delivery_ns.push_back(now - t->as_int());
-      } else {
-        c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else {
+    if (presence_ == nullptr) {
+      presence_ = std::make_unique<crdt::Presence>(replica_);
+    }
+    const uint64_t before = presence_->generation();
+    if (!presence_->ApplyDelta(presence, absl::Now()).ok()) {
+      c.decode_errors.fetch_add(1, std::memory_order_relaxed);
+    } else if (joined_) {
+      for (const crdt::SessionChange& change :
+           presence_->ChangesSince(before)) {
+        if (change.session != session_ &&
+            std::find(change.app_keys.begin(), change.app_keys.end(), "t") !=
+                change.app_keys.end()) {
+          count(presence_->GetAppField(change.session, "t"));
+        }
       }
     }
   }
@@ -584,52 +716,70 @@ void Client::Tick() {
 
 bool Client::cfg_cursors() const { return worker_.config().cursors; }
 
-void Client::Send(std::string bytes) {
-  out_.push_back(std::move(bytes));
+void Client::Send(absl::string_view message) {
+  SendFrame(WsOpcode::kBinary, message);
+}
+
+void Client::SendFrame(WsOpcode opcode, absl::string_view payload) {
+  if (done_) return;
+  std::string frame;
+  net::internal::AppendWsClientFrame(opcode, payload, worker_.NextMaskKey(),
+                                     frame);
+  out_.push_back(std::move(frame));
   if (!writing_) WriteNext();
 }
 
+// After End, writes what is queued (the reply to the server's close), then
+// closes the socket.
 void Client::WriteNext() {
-  if (out_.empty() || done_) {
+  beast::error_code ignored;
+  if (out_.empty()) {
     writing_ = false;
+    if (done_) socket_.close(ignored);
     return;
   }
   writing_ = true;
-  ws_.async_write(asio::buffer(out_.front()),
-                  [self = shared_from_this()](beast::error_code ec, size_t) {
-                    if (ec) return self->Fail(ec, "write");
-                    self->out_.pop_front();
-                    self->WriteNext();
-                  });
+  asio::async_write(socket_, asio::buffer(out_.front()),
+                    [self = shared_from_this()](beast::error_code ec, size_t) {
+                      if (ec) {
+                        self->out_.clear();
+                        self->Fail(ec, "write");
+                      } else {
+                        self->out_.pop_front();
+                      }
+                      self->WriteNext();
+                    });
 }
 
+// Sends a close frame and reads on until the server's close (or the end of
+// the stream) ends the connection.
 void Client::Close() {
   if (done_ || closing_) return;
   closing_ = true;
   timer_.cancel();
   if (t_open == 0) {
     beast::error_code ec;
-    beast::get_lowest_layer(ws_).socket().close(ec);
+    socket_.close(ec);
     return;
   }
-  ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](beast::error_code) {});
+  SendFrame(WsOpcode::kClose, absl::string_view("\x03\xe8", 2));  // 1000
 }
 
 void Client::Fail(beast::error_code ec, const char* what) {
+  End(absl::StrCat(what, ": ", ec.message()),
+      closing_ &&
+          (ec == asio::error::eof || ec == asio::error::operation_aborted));
+}
+
+void Client::End(std::string reason, bool clean) {
   if (done_) return;
   done_ = true;
   timer_.cancel();
+  beast::error_code ignored;
+  if (!writing_) socket_.close(ignored);  // else WriteNext closes it
   Counters& c = worker_.counters();
   c.closed.fetch_add(1, std::memory_order_relaxed);
-  const bool clean = closing_ && (ec == websocket::error::closed ||
-                                  ec == asio::error::operation_aborted);
   if (!clean) {
-    std::string reason = absl::StrCat(what, ": ", ec.message());
-    if (ec == websocket::error::closed) {
-      reason = absl::StrCat("close ", ws_.reason().code, " ",
-                            std::string(ws_.reason().reason.c_str()));
-    }
     worker_.error_codes[reason]++;
     errors.push_back(reason);
     if (!joined_) {
@@ -884,6 +1034,7 @@ class Run {
     (*result)["hz"] = config_.hz;
     (*result)["duration_s"] = config_.duration_s;
     (*result)["decode"] = config_.decode;
+    (*result)["presence_replica"] = config_.presence_replica;
     (*result)["quickack"] = config_.quickack;
     (*result)["joined"] = joined;
     (*result)["join_failed"] = counters_.failed.load();
@@ -899,6 +1050,15 @@ class Run {
     const int64_t start = NowNs() + 50'000'000;
     std::mt19937_64 rng(42);
     const int64_t period = static_cast<int64_t>(1e9 / config_.hz);
+    // Room for every sample up front: growing a vector of millions copies
+    // it and faults its pages in at once, a stall of milliseconds that the
+    // latencies measured would include.
+    const size_t sends = static_cast<size_t>(config_.hz * config_.duration_s);
+    for (auto& w : workers_) {
+      const size_t samples = w->clients().size() * sends * (per_room - 1);
+      asio::post(w->ioc(),
+                 [w = w.get(), samples] { w->delivery_ns.reserve(samples); });
+    }
     for (auto& w : workers_) {
       for (auto& c : w->clients()) {
         const int64_t phase = static_cast<int64_t>(rng() % period);
@@ -1032,6 +1192,7 @@ int main(int argc, char** argv) {
   config.host = absl::GetFlag(FLAGS_host);
   config.port = absl::GetFlag(FLAGS_port);
   config.decode = absl::GetFlag(FLAGS_decode);
+  config.presence_replica = absl::GetFlag(FLAGS_presence_replica);
   config.quickack = absl::GetFlag(FLAGS_quickack);
   config.hz = std::clamp(absl::GetFlag(FLAGS_hz), 0.1, 1000.0);
   config.duration_s = std::clamp(absl::GetFlag(FLAGS_duration_s), 0.1, 600.0);
