@@ -6,6 +6,7 @@ harness's scenarios a and b. Prints one Markdown table (BENCHMARKS.md,
 
     bench/fanout/saturate.py                        # every server, both shapes
     PEERS="ws-relay" SHAPES=big-room bench/fanout/saturate.py
+    PEERS= GENERATORS=lattice-load bench/fanout/saturate.py   # native only
 
 Each rung is one run; the ladder of a server stops at its first failing rung.
 Generators:
@@ -113,6 +114,7 @@ def main():
     peers = os.environ.get("PEERS", "ws-relay socketio yws").split()
     shapes = os.environ.get("SHAPES", " ".join(SHAPES)).split()
     ticks = os.environ.get("TICKS", "33ms 0s").split()
+    generators = os.environ.get("GENERATORS", "harness lattice-load").split()
     run_tables = load_run_tables()
     # The harness copy and its npm packages, as bench/fanout/run.sh makes them.
     subprocess.run(["bash", os.path.join(HERE, "run.sh")], check=True,
@@ -139,6 +141,7 @@ def main():
                 servers.append((f"lattice-tick-{tick}", "lattice-load", coalesced,
                                 lambda hz, t=tick: lattice_load_run(
                                     run_tables, secret_file, t, rooms, clients, hz)))
+            servers = [s for s in servers if s[1] in generators]
             for name, generator, coalesced, run in servers:
                 best, rows = ladder(f"{shape} {name} ({generator})", run, steps, coalesced)
                 table.append((rooms, clients, name, generator, coalesced, best, rows))

@@ -112,7 +112,8 @@ def row(name, server_flags, results):
             f"{fmt(get('deliveries_per_s'), 0)} | ack p50/p99 {fmt(get('ack', 'p50_ms'))} / {fmt(get('ack', 'p99_ms'))} | "
             f"delivery p50/p99 {fmt(get('delivery', 'p50_ms'))} / {fmt(get('delivery', 'p99_ms'))} | "
             f"{fmt(get('server_cpu_pct'), 0)} % | {fmt(get('server_cpu_us_per_delivery'))} | "
-            f"{fmt(get('server_cpu_us_per_change'), 1)} | {r0.get('loadavg_before', '').split(' ')[0]} |")
+            f"{fmt(get('server_cpu_us_per_change'), 1)} | {fmt(get('generator_cpu_pct'), 0)} % | "
+            f"{r0.get('loadavg_before', '').split(' ')[0]} |")
 
 
 def _dig(d, path):
@@ -131,8 +132,8 @@ def main():
         secret_file = f.name
     try:
         print("| scenario | server flags | delivered | deliveries/s | ack ms | delivery ms | "
-              "server CPU | us / delivery | us / change | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+              "server CPU | us / delivery | us / change | generator CPU | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for group in wanted:
             for name, server_flags, load_flags in SCENARIOS[group]:
                 results = [run_one(secret_file, server_flags, load_flags) for _ in range(runs)]
