@@ -52,8 +52,9 @@ class LatticeLoadTest : public ::testing::Test {
     auto line = server_->ReadLine(std::chrono::seconds(20));
     EXPECT_TRUE(line.has_value()) << "server printed nothing";
     if (!line) return 0;
-    const auto colon = line->find(':', line->find("listening on"));
-    return static_cast<uint16_t>(std::stoi(line->substr(colon + 1)));
+    const uint16_t port = ::lattice::testing::ListeningPort(*line);
+    EXPECT_NE(port, 0) << *line;
+    return port;
   }
 
   // Runs lattice-load with `flags` and returns its JSON report.

@@ -19,6 +19,7 @@ namespace {
 
 using ::lattice::testing::ChildProcess;
 using ::lattice::testing::HttpCall;
+using ::lattice::testing::ListeningPort;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
@@ -32,9 +33,8 @@ TEST(ServerBinary, ServesHealthAndStopsOnSigterm) {
   auto line = (*child)->ReadLine(std::chrono::seconds(20));
   ASSERT_TRUE(line.has_value()) << "server printed nothing";
   ASSERT_THAT(*line, MatchesRegex(".*listening on 127\\.0\\.0\\.1:[0-9]+ .*"));
-  const auto colon = line->find(':', line->find("listening on"));
-  const uint16_t port =
-      static_cast<uint16_t>(std::stoi(line->substr(colon + 1)));
+  const uint16_t port = ListeningPort(*line);
+  ASSERT_NE(port, 0);
   EXPECT_TRUE(std::filesystem::is_directory(dir));
 
   auto health = HttpCall(port, "GET", "/healthz");
@@ -65,9 +65,9 @@ std::pair<std::unique_ptr<ChildProcess>, uint16_t> StartServer(
   auto line = (*child)->ReadLine(std::chrono::seconds(20));
   EXPECT_TRUE(line.has_value()) << "server printed nothing";
   if (!line) return {nullptr, 0};
-  const auto colon = line->find(':', line->find("listening on"));
-  return {*std::move(child),
-          static_cast<uint16_t>(std::stoi(line->substr(colon + 1)))};
+  const uint16_t port = ListeningPort(*line);
+  EXPECT_NE(port, 0) << *line;
+  return {*std::move(child), port};
 }
 
 // kill -9 in the middle of a burst of changes: every acknowledged change is

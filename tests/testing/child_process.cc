@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::testing {
@@ -86,6 +87,20 @@ int ChildProcess::Wait(std::chrono::milliseconds timeout) {
     if (std::chrono::steady_clock::now() > deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+uint16_t ListeningPort(const std::string& line) {
+  const size_t at = line.find("listening on ");
+  if (at == std::string::npos) return 0;
+  const size_t colon = line.find(':', at);
+  if (colon == std::string::npos) return 0;
+  const size_t end = line.find(' ', colon);
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(line.substr(colon + 1, end - colon - 1), &port) ||
+      port > 65535) {
+    return 0;
+  }
+  return static_cast<uint16_t>(port);
 }
 
 }  // namespace lattice::testing

@@ -13,6 +13,7 @@
 #define LATTICE_TESTS_TESTING_CHILD_PROCESS_H_
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,10 @@ class ChildProcess {
   bool reaped_ = false;
   std::string buffered_;
 };
+
+// The port in lattice-server's startup line ("... listening on
+// 127.0.0.1:PORT ..."), or 0 when the line has none.
+uint16_t ListeningPort(const std::string& line);
 
 }  // namespace lattice::testing
 
