@@ -30,7 +30,9 @@ void Doc::CollectOps(const VersionVector& since, std::vector<Op>* ops) const {
   };
   for (const auto& [cid, c] : containers_) {
     if (c->type == ContainerType::kMap) {
-      auto add = [&](const std::string& key, const internal::MapEntry& e) {
+      // clang before 16 cannot capture a structured binding implicitly.
+      auto add = [&, &cid = cid](const std::string& key,
+                                 const internal::MapEntry& e) {
         if (!wanted(e.id, 1)) return;
         Op op;
         op.kind = Op::Kind::kMapSet;
@@ -55,7 +57,8 @@ void Doc::CollectOps(const VersionVector& since, std::vector<Op>* ops) const {
       }
     } else {
       const bool is_text = c->seq->is_text();
-      c->seq->ForEachRun([&](const Run& r, internal::RunContent content) {
+      c->seq->ForEachRun([&, &cid = cid](const Run& r,
+                                         internal::RunContent content) {
         if (!wanted(r.id, r.len)) return;
         const uint64_t have = since.Get(r.id.replica);
         const uint64_t cut = have > r.id.counter ? have - r.id.counter : 0;
@@ -162,9 +165,10 @@ std::string Doc::ChangesSince(const VersionVector& since) const {
   // Replicas whose every missing op was superseded.
   for (const auto& [replica, count] : version_.entries()) {
     if (count <= since.Get(replica)) continue;
-    bool present = std::any_of(out.begin(), out.end(), [&](const Op& o) {
-      return o.id.replica == replica;
-    });
+    bool present = std::any_of(out.begin(), out.end(),
+                               [&, &replica = replica](const Op& o) {
+                                 return o.id.replica == replica;
+                               });
     if (!present) {
       Op skip;
       skip.kind = Op::Kind::kSkip;

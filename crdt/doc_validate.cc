@@ -315,7 +315,8 @@ absl::Status Doc::ValidateLoaded(const std::vector<ContainerRef>& refs) const {
     }
     if (c->seq) {
       uint64_t position = 0;
-      c->seq->ForEachRun([&](const Run& r, internal::RunContent) {
+      // clang before 16 cannot capture a structured binding implicitly.
+      c->seq->ForEachRun([&, &cid = cid](const Run& r, internal::RunContent) {
         spans.push_back({r.id.replica, r.id.counter, r.len, Span::Owner::kRun,
                          r.deleted, cid, position++});
       });
