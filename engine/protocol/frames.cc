@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -118,8 +119,8 @@ class Writer {
   void Cursor(const PresenceCursor& c) {
     if (c.point) {
       packer_.pack_array(2);
-      packer_.pack_double(c.x);
-      packer_.pack_double(c.y);
+      Coordinate(c.x);
+      Coordinate(c.y);
       return;
     }
     packer_.pack_array(c.has_element ? 6 : 4);
@@ -146,7 +147,7 @@ class Writer {
         packer_.pack_int64(v.i);
         break;
       case Kind::kDouble:
-        packer_.pack_double(v.d);
+        Float64(v.d);
         break;
       case Kind::kString:
         Str(v.s);
@@ -155,6 +156,32 @@ class Writer {
         Bin(v.s);
         break;
     }
+  }
+
+  // A cursor coordinate: an integral value as the shortest integer (a
+  // point on a pixel grid takes 1-3 bytes, not 9; the decoder takes either),
+  // anything else as float64. msgpack-cxx's pack_double does the same, but
+  // converts 2^64 to uint64_t, which is undefined.
+  void Coordinate(double d) {
+    if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) {
+      packer_.pack_int64(static_cast<int64_t>(d));
+    } else {
+      Float64(d);
+    }
+  }
+
+  // Always a float64, also when integral: an app field's kind is part of
+  // its value, and pack_double would send 1.0 as the integer 1, which every
+  // receiver decodes as kInt.
+  void Float64(double d) {
+    uint64_t bits;
+    std::memcpy(&bits, &d, sizeof bits);
+    char buf[9];
+    buf[0] = static_cast<char>(0xcb);
+    for (int i = 0; i < 8; ++i) {
+      buf[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+    }
+    stream_.write(buf, sizeof buf);
   }
 
   void Versions(const std::vector<DocVersion>& versions) {
