@@ -158,6 +158,13 @@ void Room::StartTyping(const std::string& doc) {
   core_->StartTyping(name_, doc);
 }
 void Room::StopTyping() { core_->StopTyping(name_); }
+absl::Status Room::SetAppField(const std::string& key,
+                               const crdt::Value& value) {
+  return core_->SetAppField(name_, key, value);
+}
+void Room::ClearAppField(const std::string& key) {
+  core_->ClearAppField(name_, key);
+}
 
 std::vector<crdt::PresenceEntry> Room::PresenceEntries() const {
   return core_->PresenceEntries(name_);

@@ -223,6 +223,15 @@ class Room {
   // options.typing_timeout without a renewal.
   void StartTyping(const std::string& doc);
   void StopTyping();
+  // Sets an app-defined field of this client's entry (sent at once, kept
+  // for rejoins): a scalar, whose kind others see as set (1.0 stays a
+  // double). Errors: InvalidArgument for a container or deleted value, an
+  // empty key, a key or string over 256 bytes, or a 17th field (the
+  // server's limits, docs/protocol.md "Presence").
+  [[nodiscard]] absl::Status SetAppField(const std::string& key,
+                                         const crdt::Value& value);
+  // Removes an app field (a no-op when it is not set).
+  void ClearAppField(const std::string& key);
   // The room's presence as last received (entries by session).
   std::vector<crdt::PresenceEntry> PresenceEntries() const;
   // crdt::Presence::ToJson; "{}" before the first presence frame.

@@ -102,6 +102,9 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   void SetCursor(const std::string& room, std::optional<crdt::Cursor> cursor);
   void StartTyping(const std::string& room, const std::string& doc);
   void StopTyping(const std::string& room);
+  absl::Status SetAppField(const std::string& room, const std::string& key,
+                           const crdt::Value& value);
+  void ClearAppField(const std::string& room, const std::string& key);
 
  private:
   // What the application asked of a room's presence; re-sent after every
@@ -116,6 +119,7 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
     absl::Time typing_renewed_at;
     absl::Time typing_sent_at = absl::InfinitePast();
     bool typing_timer_armed = false;
+    absl::btree_map<std::string, protocol::PresenceAppValue> app;
   };
   // A document's log in the local store.
   struct DocLog {

@@ -1,11 +1,17 @@
 // ClientCore: the presence helpers. What the application sets is kept in
-// RoomEntry::presence and sent when joined: statuses at once, cursors at
-// most once per cursor_throttle (latest wins), typing renewed at most every
-// half typing_timeout and stopped after typing_timeout; after a rejoin the
-// whole of it again (the server dropped the entry with the connection).
+// RoomEntry::presence and sent when joined: statuses and app fields at
+// once, cursors at most once per cursor_throttle (latest wins), typing
+// renewed at most every half typing_timeout and stopped after
+// typing_timeout; after a rejoin the whole of it again (the server dropped
+// the entry with the connection).
+#include <cmath>
+#include <string>
 #include <utility>
 
+#include "base/utf8.h"
 #include "sdk/internal/client_core.h"
+
+#include "absl/status/statusor.h"
 
 namespace lattice::sdk::internal {
 namespace {
@@ -30,6 +36,40 @@ protocol::PresenceCursor ToWire(const crdt::Cursor& cursor) {
     c.element_counter = a.element->counter;
   }
   return c;
+}
+
+absl::StatusOr<protocol::PresenceAppValue> AppValueToWire(
+    const crdt::Value& value) {
+  using Kind = protocol::PresenceAppValue::Kind;
+  protocol::PresenceAppValue v;
+  switch (value.kind()) {
+    case crdt::Value::Kind::kBool:
+      v.kind = Kind::kBool;
+      v.b = value.as_bool();
+      return v;
+    case crdt::Value::Kind::kInt:
+      v.kind = Kind::kInt;
+      v.i = value.as_int();
+      return v;
+    case crdt::Value::Kind::kDouble:
+      if (!std::isfinite(value.as_double())) break;
+      v.kind = Kind::kDouble;
+      v.d = value.as_double();
+      return v;
+    case crdt::Value::Kind::kString:
+      v.kind = Kind::kString;
+      v.s = value.as_string();
+      return v;
+    case crdt::Value::Kind::kBytes:
+      v.kind = Kind::kBytes;
+      v.s = value.as_string();
+      return v;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "a presence app field is a finite scalar: bool, int, double, string or "
+      "bytes");
 }
 
 }  // namespace
@@ -70,7 +110,9 @@ void ClientCore::ResendPresence(const std::string& room_name, RoomEntry& room) {
     frame.typing = p.typing;
     p.typing_sent_at = absl::Now();
   }
-  if (frame.status.has_value() || frame.set_cursor || frame.set_typing) {
+  frame.app.assign(p.app.begin(), p.app.end());
+  if (frame.status.has_value() || frame.set_cursor || frame.set_typing ||
+      !frame.app.empty()) {
     SendPresence(room_name, room, std::move(frame));
   }
 }
@@ -166,6 +208,53 @@ void ClientCore::StopTyping(const std::string& room_name) {
   room->presence.typing.reset();
   protocol::PresenceFrame frame;
   frame.set_typing = true;
+  SendPresence(room_name, *room, std::move(frame));
+}
+
+absl::Status ClientCore::SetAppField(const std::string& room_name,
+                                     const std::string& key,
+                                     const crdt::Value& value) {
+  // The server's limits (crdt::PresenceLimits defaults), checked here so
+  // that a refusal is an error for the caller, not an error frame later.
+  constexpr size_t kMaxFields = 16;
+  constexpr size_t kMaxBytes = 256;
+  if (key.empty() || key.size() > kMaxBytes || !IsValidUtf8(key)) {
+    return absl::InvalidArgumentError(
+        "a presence app key is 1-256 bytes of UTF-8");
+  }
+  absl::StatusOr<protocol::PresenceAppValue> wire = AppValueToWire(value);
+  if (!wire.ok()) return wire.status();
+  if (wire->s.size() > kMaxBytes) {
+    return absl::InvalidArgumentError("presence app value is over 256 bytes");
+  }
+  if (wire->kind == protocol::PresenceAppValue::Kind::kString &&
+      !IsValidUtf8(wire->s)) {
+    return absl::InvalidArgumentError(
+        "a presence app string is not valid UTF-8 (bytes are)");
+  }
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_) return absl::OkStatus();
+  auto& app = room->presence.app;
+  if (!app.contains(key) && app.size() >= kMaxFields) {
+    return absl::InvalidArgumentError("presence holds at most 16 app fields");
+  }
+  app[key] = *wire;
+  protocol::PresenceFrame frame;
+  frame.app.emplace_back(key, *std::move(wire));
+  SendPresence(room_name, *room, std::move(frame));
+  return absl::OkStatus();
+}
+
+void ClientCore::ClearAppField(const std::string& room_name,
+                               const std::string& key) {
+  absl::MutexLock lock(&mu_);
+  RoomEntry* room = FindRoom(room_name);
+  if (room == nullptr || stopped_ || room->presence.app.erase(key) == 0) {
+    return;
+  }
+  protocol::PresenceFrame frame;
+  frame.app.emplace_back(key, protocol::PresenceAppValue{});  // kDelete
   SendPresence(room_name, *room, std::move(frame));
 }
 

@@ -2,6 +2,7 @@
 // second client sees in the room's presence (entries by user id), which is
 // what the server relayed: the latest cursor, typing that stops by itself,
 // away after inactivity and back on activity, and presence events.
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@
 #include "tests/engine/sync_test_util.h"
 #include "tests/testing/status_matchers.h"
 
+#include "absl/container/btree_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -151,6 +155,94 @@ TEST_F(SdkPresenceTest, AwayAfterInactivityAndBackOnActivity) {
       << rb.PresenceJson();
   absl::SleepFor(absl::Milliseconds(400));
   EXPECT_TRUE(status_is(crdt::PresenceStatus::kBusy)());
+}
+
+// App fields reach the others with their kind (1.0 stays a double, also
+// through the wire codec), clear, come back after the server restarts (the
+// client re-sends them on rejoin), and the server's limits are the
+// caller's errors.
+TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARejoin) {
+  auto a = NewClient("ada");
+  auto b = NewClient("bob");
+  ASSERT_TRUE(a && b);
+  sdk::Room ra = *a->Join("board");
+  sdk::Room rb = *b->Join("board");
+  ASSERT_THAT(ra.WaitSynced(kWait), IsOk());
+  ASSERT_THAT(ra.SetAppField("zoom", crdt::Value::Double(1.0)), IsOk());
+  ASSERT_THAT(ra.SetAppField("count", crdt::Value::Int(1)), IsOk());
+  ASSERT_THAT(ra.SetAppField("color", crdt::Value::String("#ff0")), IsOk());
+  auto app_of_ada = [&] {
+    auto e = EntryOf(rb, "ada");
+    return e.has_value() ? e->app : absl::btree_map<std::string, crdt::Value>();
+  };
+  ASSERT_THAT(b->WaitUntil([&] { return app_of_ada().size() == 3; }, kWait),
+              IsOk())
+      << rb.PresenceJson();
+  auto app = app_of_ada();
+  EXPECT_EQ(app.at("zoom"), crdt::Value::Double(1.0));
+  EXPECT_EQ(app.at("zoom").kind(), crdt::Value::Kind::kDouble);
+  EXPECT_EQ(app.at("count"), crdt::Value::Int(1));
+  EXPECT_EQ(app.at("color"), crdt::Value::String("#ff0"));
+
+  ra.ClearAppField("color");
+  ASSERT_THAT(b->WaitUntil([&] { return app_of_ada().size() == 2; }, kWait),
+              IsOk())
+      << rb.PresenceJson();
+  EXPECT_FALSE(app_of_ada().contains("color"));
+
+  // Refused before anything is sent.
+  const auto invalid = absl::StatusCode::kInvalidArgument;
+  EXPECT_EQ(ra.SetAppField("", crdt::Value::Int(1)).code(), invalid);
+  EXPECT_EQ(ra.SetAppField(std::string(257, 'k'), crdt::Value::Int(1)).code(),
+            invalid);
+  EXPECT_EQ(ra.SetAppField("x", crdt::Value::Null()).code(), invalid);
+  EXPECT_EQ(ra.SetAppField("x", crdt::Value::Double(std::nan(""))).code(),
+            invalid);
+  EXPECT_EQ(
+      ra.SetAppField("x", crdt::Value::String(std::string(257, 'v'))).code(),
+      invalid);
+  EXPECT_EQ(ra.SetAppField("x", crdt::Value::String("\xff")).code(), invalid);
+  for (int i = 0; i < 14; ++i) {
+    ASSERT_THAT(ra.SetAppField(absl::StrCat("f", i), crdt::Value::Int(i)),
+                IsOk());
+  }
+  EXPECT_EQ(ra.SetAppField("one-too-many", crdt::Value::Int(0)).code(),
+            invalid);
+  EXPECT_THAT(ra.SetAppField("zoom", crdt::Value::Double(2.5)), IsOk())
+      << "replacing one of the 16 is fine";
+  ASSERT_THAT(b->WaitUntil([&] { return app_of_ada().size() == 16; }, kWait),
+              IsOk())
+      << rb.PresenceJson();
+
+  // After a restart ada's client rejoins as a new session and sends what
+  // it keeps (the old session's entry may come back from the server's
+  // checkpoint; it is not the one looked for).
+  const std::string old_session = EntryOf(rb, "ada")->session;
+  const uint16_t port = node_->port();
+  node_->Shutdown();
+  node_.reset();
+  NodeOptions o = TestNodeOptions(dir_.path());
+  o.port = port;
+  auto node = Node::Start(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  node_ = *std::move(node);
+  auto rejoined_app = [&] {
+    for (const crdt::PresenceEntry& e : rb.PresenceEntries()) {
+      if (e.identity.user_id == "ada" && e.session != old_session) {
+        return e.app;
+      }
+    }
+    return absl::btree_map<std::string, crdt::Value>();
+  };
+  ASSERT_THAT(b->WaitUntil(
+                  [&] {
+                    auto now = rejoined_app();
+                    return now.size() == 16 &&
+                           now.at("zoom") == crdt::Value::Double(2.5);
+                  },
+                  absl::Seconds(20)),
+              IsOk())
+      << rb.PresenceJson();
 }
 
 }  // namespace
