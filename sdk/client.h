@@ -225,9 +225,10 @@ class Room {
   void StopTyping();
   // Sets an app-defined field of this client's entry (sent at once, kept
   // for rejoins): a scalar, whose kind others see as set (1.0 stays a
-  // double). Errors: InvalidArgument for a container or deleted value, an
-  // empty key, a key or string over 256 bytes, or a 17th field (the
-  // server's limits, docs/protocol.md "Presence").
+  // double). Errors: InvalidArgument for a null, container or deleted
+  // value, a non-finite double, an empty key, a key or string that is not
+  // UTF-8 or is over 256 bytes, or a 17th field (the server's limits,
+  // docs/protocol.md "Presence").
   [[nodiscard]] absl::Status SetAppField(const std::string& key,
                                          const crdt::Value& value);
   // Removes an app field (a no-op when it is not set).

@@ -1,7 +1,8 @@
 // sdk::Client's presence helpers against the real server. Oracle: what a
 // second client sees in the room's presence (entries by user id), which is
 // what the server relayed: the latest cursor, typing that stops by itself,
-// away after inactivity and back on activity, and presence events.
+// away after inactivity and back on activity, presence events, and app
+// fields.
 #include <cmath>
 #include <memory>
 #include <optional>
