@@ -21,9 +21,11 @@ struct EngineOptions {
   // Default: 1
   uint64_t server_replica = 1;
   // Prefixed to session ids (the welcome frame's session_id, presence
-  // entries), so that they differ across the nodes of a cluster, and a
-  // node can tell its own sessions' entries from the others'. Empty on one
-  // node; SyncServer::Create draws one when it joins a cluster.
+  // entries), so that they differ across restarts (entries of the previous
+  // run come back from the presence checkpoint until their TTL) and across
+  // the nodes of a cluster, and a node can tell its own sessions' entries
+  // from the others'. Empty: SyncServer::Create draws one, 32 random bits on
+  // one node and 64 in a cluster.
   std::string session_id_prefix;
 
   // ---- Auth ----

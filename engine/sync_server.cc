@@ -24,11 +24,16 @@ absl::StatusOr<std::unique_ptr<SyncServer>> SyncServer::Create(
     if (!v.ok()) return v.status();
     verifier = *std::move(v);
   }
-  if (!options.cluster.redis_address.empty() &&
-      options.engine.session_id_prefix.empty()) {
+  if (options.engine.session_id_prefix.empty()) {
+    // Session ids count from 1 in every process. Without a prefix of this
+    // run's own, a new session could take the id of an entry restored from
+    // the presence checkpoint and inherit its fields under another user's
+    // name; in a cluster, ids must also differ from the other nodes'.
     absl::BitGen gen;
-    options.engine.session_id_prefix =
-        absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen)), "-");
+    const uint64_t bits = options.cluster.redis_address.empty()
+                              ? absl::Uniform<uint32_t>(gen)
+                              : absl::Uniform<uint64_t>(gen);
+    options.engine.session_id_prefix = absl::StrCat(absl::Hex(bits), "-");
   }
   std::unique_ptr<SyncServer> server(
       new SyncServer(ioc, store, std::move(options), std::move(verifier)));

@@ -15,6 +15,7 @@
 #include "tests/testing/status_matchers.h"
 
 #include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -162,7 +163,7 @@ TEST_F(SdkPresenceTest, AwayAfterInactivityAndBackOnActivity) {
 // through the wire codec), clear, come back after the server restarts (the
 // client re-sends them on rejoin), and the server's limits are the
 // caller's errors.
-TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARejoin) {
+TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARestart) {
   auto a = NewClient("ada");
   auto b = NewClient("bob");
   ASSERT_TRUE(a && b);
@@ -215,10 +216,16 @@ TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARejoin) {
               IsOk())
       << rb.PresenceJson();
 
-  // After a restart ada's client rejoins as a new session and sends what
-  // it keeps (the old session's entry may come back from the server's
-  // checkpoint; it is not the one looked for).
-  const std::string old_session = EntryOf(rb, "ada")->session;
+  // After a restart both clients rejoin as new sessions, and ada's sends
+  // what it keeps. The old sessions' entries come back from the server's
+  // checkpoint until their TTL; a new session must not take one of their
+  // ids (ids counted from 1 in every run did, and bob's entry could then
+  // show ada's old fields).
+  absl::flat_hash_set<std::string> old_sessions;
+  for (const crdt::PresenceEntry& e : rb.PresenceEntries()) {
+    old_sessions.insert(e.session);
+  }
+  ASSERT_EQ(old_sessions.size(), 2u);
   const uint16_t port = node_->port();
   node_->Shutdown();
   node_.reset();
@@ -227,23 +234,26 @@ TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARejoin) {
   auto node = Node::Start(o);
   ASSERT_TRUE(node.ok()) << node.status();
   node_ = *std::move(node);
-  auto rejoined_app = [&] {
-    for (const crdt::PresenceEntry& e : rb.PresenceEntries()) {
-      if (e.identity.user_id == "ada" && e.session != old_session) {
-        return e.app;
+  auto new_entry = [&](const std::string& user) {
+    std::optional<crdt::PresenceEntry> found;
+    for (crdt::PresenceEntry& e : rb.PresenceEntries()) {
+      if (e.identity.user_id == user && !old_sessions.contains(e.session)) {
+        found = std::move(e);
       }
     }
-    return absl::btree_map<std::string, crdt::Value>();
+    return found;
   };
   ASSERT_THAT(b->WaitUntil(
                   [&] {
-                    auto now = rejoined_app();
-                    return now.size() == 16 &&
-                           now.at("zoom") == crdt::Value::Double(2.5);
+                    auto ada = new_entry("ada");
+                    return ada.has_value() && ada->app.size() == 16 &&
+                           ada->app.at("zoom") == crdt::Value::Double(2.5) &&
+                           new_entry("bob").has_value();
                   },
                   absl::Seconds(20)),
               IsOk())
       << rb.PresenceJson();
+  EXPECT_TRUE(new_entry("bob")->app.empty()) << rb.PresenceJson();
 }
 
 }  // namespace
