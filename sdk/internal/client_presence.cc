@@ -12,6 +12,7 @@
 #include "sdk/internal/client_core.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 
 namespace lattice::sdk::internal {
 namespace {
@@ -216,16 +217,18 @@ absl::Status ClientCore::SetAppField(const std::string& room_name,
                                      const crdt::Value& value) {
   // The server's limits (crdt::PresenceLimits defaults), checked here so
   // that a refusal is an error for the caller, not an error frame later.
-  constexpr size_t kMaxFields = 16;
-  constexpr size_t kMaxBytes = 256;
-  if (key.empty() || key.size() > kMaxBytes || !IsValidUtf8(key)) {
-    return absl::InvalidArgumentError(
-        "a presence app key is 1-256 bytes of UTF-8");
+  static constexpr crdt::PresenceLimits kLimits;
+  if (key.empty() || key.size() > kLimits.max_field_bytes ||
+      !IsValidUtf8(key)) {
+    return absl::InvalidArgumentError(absl::StrCat("a presence app key is 1-",
+                                                   kLimits.max_field_bytes,
+                                                   " bytes of UTF-8"));
   }
   absl::StatusOr<protocol::PresenceAppValue> wire = AppValueToWire(value);
   if (!wire.ok()) return wire.status();
-  if (wire->s.size() > kMaxBytes) {
-    return absl::InvalidArgumentError("presence app value is over 256 bytes");
+  if (wire->s.size() > kLimits.max_field_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "presence app value is over ", kLimits.max_field_bytes, " bytes"));
   }
   if (wire->kind == protocol::PresenceAppValue::Kind::kString &&
       !IsValidUtf8(wire->s)) {
@@ -236,8 +239,9 @@ absl::Status ClientCore::SetAppField(const std::string& room_name,
   RoomEntry* room = FindRoom(room_name);
   if (room == nullptr || stopped_) return absl::OkStatus();
   auto& app = room->presence.app;
-  if (!app.contains(key) && app.size() >= kMaxFields) {
-    return absl::InvalidArgumentError("presence holds at most 16 app fields");
+  if (!app.contains(key) && app.size() >= kLimits.max_app_fields) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "presence holds at most ", kLimits.max_app_fields, " app fields"));
   }
   app[key] = *wire;
   protocol::PresenceFrame frame;
