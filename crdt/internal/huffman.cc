@@ -220,15 +220,22 @@ Model BuildModel(absl::string_view bytes, const Counts& counts, size_t k) {
     m.context[by_count[i]] = static_cast<uint8_t>(i);
   }
   std::vector<Counts> per(other + 1, Counts{});
+  std::vector<size_t> seen(other + 1, 0);  // bytes coded in each context
   size_t ctx = other;
   for (char c : bytes) {
     const auto s = static_cast<uint8_t>(c);
     ++per[ctx][s];
+    ++seen[ctx];
     ctx = m.context[s];
   }
-  for (const Counts& c : per) {
-    m.codes.push_back(LimitedLengths(c));
-    for (int s = 0; s < 256; ++s) m.bits += c[s] * m.codes.back()[s];
+  for (size_t i = 0; i <= other; ++i) {
+    // A context no byte is coded in (the last byte's own) has no code.
+    if (seen[i] == 0) {
+      m.codes.emplace_back();
+      continue;
+    }
+    m.codes.push_back(LimitedLengths(per[i]));
+    for (int s = 0; s < 256; ++s) m.bits += per[i][s] * m.codes.back()[s];
   }
   return m;
 }
@@ -251,11 +258,18 @@ void EncodePacked(absl::string_view bytes, Writer& w) {
   }
   Counts counts{};
   for (char c : bytes) ++counts[static_cast<uint8_t>(c)];
+  const size_t distinct = static_cast<size_t>(
+      256 - std::count(counts.begin(), counts.end(), uint64_t{0}));
   // No context, then ever more: the smallest wins, ties to fewer.
   Model best = BuildModel(bytes, counts, 0);
   for (size_t k : {8, 16, 32, 64}) {
+    const size_t listed = std::min(distinct, k);
+    if (listed < k / 2) break;  // too few distinct bytes to gain
+    // Every code starts with its bitmap: a model whose codes alone are as
+    // large as the raw form is never written, nor is one with more contexts.
+    // Not building them is most of the cost of a short column.
+    if (1 + listed + (listed + 1) * kBitmapBytes >= raw_size) break;
     Model m = BuildModel(bytes, counts, k);
-    if (m.listed.size() < k / 2) break;  // too few distinct bytes to gain
     if (ModelSize(m) < ModelSize(best)) best = std::move(m);
   }
   if (VarintSize(bytes.size()) + ModelSize(best) >= raw_size) {
