@@ -149,6 +149,9 @@ void Node::Shutdown() {
     if (shut_down_) return;
     shut_down_ = true;
   }
+  // Before the connections close: their leaving must not be what the
+  // restarted server restores.
+  if (sync_ != nullptr) sync_->CheckpointPresenceForStop(absl::Seconds(2));
   if (http_ != nullptr) {
     auto closed = std::make_shared<absl::Notification>();
     http_->Shutdown(net::kCloseGoingAway, options_.shutdown_grace,

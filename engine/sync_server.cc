@@ -1,5 +1,6 @@
 #include "engine/sync_server.h"
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -8,6 +9,8 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace lattice::engine {
 
@@ -267,6 +270,34 @@ void SyncServer::AppendMetrics(std::string* out) const {
   line("lattice_cluster_published_total", "counter", bus.published);
   line("lattice_cluster_dropped_total", "counter", bus.dropped);
   line("lattice_cluster_received_total", "counter", bus.received);
+}
+
+void SyncServer::CheckpointPresenceForStop(absl::Duration timeout) {
+  struct Pending {
+    absl::Mutex mu;
+    size_t rooms ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  std::vector<std::shared_ptr<Room>> rooms = registry_.Rooms();
+  {
+    absl::MutexLock lock(&pending->mu);
+    pending->rooms = rooms.size();
+  }
+  for (const auto& room : rooms) {
+    room->CheckpointPresenceForStop([pending] {
+      absl::MutexLock lock(&pending->mu);
+      --pending->rooms;
+    });
+  }
+  absl::MutexLock lock(&pending->mu);
+  const bool written = pending->mu.AwaitWithTimeout(
+      absl::Condition(
+          +[](size_t* left) { return *left == 0; }, &pending->rooms),
+      timeout);
+  if (!written) {
+    LATTICE_LOG(kWarning) << "presence checkpoints of " << pending->rooms
+                          << " rooms still unwritten after " << timeout;
+  }
 }
 
 void SyncServer::Shutdown() {

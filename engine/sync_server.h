@@ -83,6 +83,11 @@ class SyncServer : public net::WsHandler {
   void OnClose(const std::shared_ptr<net::WsConnection>& conn, uint16_t code,
                std::string reason) override;
 
+  // For a graceful stop, before the connections close: checkpoints every
+  // loaded room's presence as it is now and none after
+  // (Room::CheckpointPresenceForStop), waiting at most `timeout`.
+  void CheckpointPresenceForStop(absl::Duration timeout);
+
   // Stops the expiry sweep and waits for every queued store call to finish
   // (acknowledged changes are already durable). Idempotent. The destructor
   // calls it. REQUIRES before destruction: the io_context no longer runs

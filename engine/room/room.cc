@@ -228,6 +228,14 @@ void Room::FinishLoad(absl::StatusOr<LoadedDocs> loaded) {
           << "room " << name_ << ": presence checkpoint: " << s;
     }
     checkpointed_generation_ = presence_.generation();
+    // On one node every restored entry is a session of the previous run.
+    // In a cluster they may be other nodes' live sessions: TTL only.
+    if (context_.cluster == nullptr) {
+      for (crdt::PresenceEntry& e : presence_.Entries()) {
+        restored_sessions_.emplace(std::move(e.session),
+                                   std::move(e.identity.user_id));
+      }
+    }
   }
   state_ = State::kReady;
   context_.stats.rooms_loaded.fetch_add(1, std::memory_order_relaxed);

@@ -157,6 +157,14 @@ class Room : public std::enable_shared_from_this<Room> {
   // (crdt::Presence::ToJson); Unavailable when the room is unloading.
   void ReadPresenceJson(std::function<void(absl::StatusOr<std::string>)> done);
 
+  // For a graceful stop, before the connections close: checkpoints the
+  // presence as it is now (after a checkpoint already in flight) and none
+  // after it, so the restarted server starts from the sessions that were
+  // connected, not from after they left. `done` runs once, on the room's
+  // strand or a store thread, when the write ended (a failure is logged) or
+  // was not needed; it must not block.
+  void CheckpointPresenceForStop(std::function<void()> done);
+
   // ---- Several nodes (room_cluster.cc) ----
   // Takes a frame another node published to this room's channel (an
   // update, a hello or an event; cluster.h).
@@ -246,6 +254,14 @@ class Room : public std::enable_shared_from_this<Room> {
   void SchedulePresenceHousekeeping();
   void PresenceHousekeeping();
   void MaybeCheckpointPresence(absl::Time now);
+  // Writes presence_.EncodeState(); `then` (may be empty) runs on the
+  // strand when the write ended.
+  void WritePresenceCheckpoint(std::function<void()> then);
+  // The stop checkpoint, once nothing is in flight.
+  void WriteFinalPresenceCheckpoint(std::function<void()> done);
+  // One node only: removes the entries restored from the checkpoint that
+  // belong to `user_id`, who is back with a new session.
+  void RetireRestoredEntries(const std::string& user_id);
 
   // ---- Several nodes (room_cluster.cc) ----
   // Applies another node's update as a change from nobody: persisted here
@@ -307,6 +323,14 @@ class Room : public std::enable_shared_from_this<Room> {
   uint64_t checkpointed_generation_ = 0;
   absl::Time last_checkpoint_ = absl::InfinitePast();
   bool checkpoint_in_flight_ = false;
+  // Set by CheckpointPresenceForStop: no checkpoint follows the final one,
+  // which waits in final_checkpoint_done_ while an earlier one is written.
+  bool presence_final_ = false;
+  std::function<void()> final_checkpoint_done_;
+  // One node only: session -> user id of the entries LoadState restored.
+  // Their connections ended with the previous run, so nothing renews them:
+  // each leaves when its user joins again, or at its TTL.
+  absl::flat_hash_map<std::string, std::string> restored_sessions_;
   // Several nodes: the presence generation last published, and when this
   // node last vouched for its sessions.
   uint64_t cluster_presence_seen_ = 0;

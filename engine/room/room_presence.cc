@@ -4,6 +4,7 @@
 // here runs on the room's strand.
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -87,6 +88,8 @@ void Room::ReadPresenceJson(
 }
 
 void Room::JoinPresence(MemberState& m) {
+  if (!restored_sessions_.empty())
+    RetireRestoredEntries(m.member.identity.user_id);
   const std::string key = SessionKey(m.member.session_id);
   absl::Status joined = presence_.Join(key, m.member.identity, absl::Now());
   if (!joined.ok()) {
@@ -101,6 +104,28 @@ void Room::JoinPresence(MemberState& m) {
       protocol::PresenceUpdateFrame{name_, presence_.EncodeState()})));
   SchedulePresenceFlush();
   SchedulePresenceHousekeeping();
+}
+
+void Room::RetireRestoredEntries(const std::string& user_id) {
+  // All of the user's at once: which old session a new one continues (which
+  // tab) is unknown, and the user's other tabs come back with new sessions
+  // of their own. Their own state (cursor, app fields) is the clients' to
+  // send again; the SDK does.
+  const absl::Time now = absl::Now();
+  size_t removed = 0;
+  for (auto it = restored_sessions_.begin(); it != restored_sessions_.end();) {
+    if (it->second != user_id) {
+      ++it;
+      continue;
+    }
+    removed += presence_.Leave(it->first, now).ok();  // else: expired
+    restored_sessions_.erase(it++);
+  }
+  if (removed > 0) {
+    LATTICE_LOG(kInfo) << "room " << name_ << ": user " << user_id
+                       << " is back; removed " << removed
+                       << " presence entries from before the restart";
+  }
 }
 
 void Room::LeavePresence(uint64_t session_id) {
@@ -249,6 +274,7 @@ void Room::PresenceHousekeeping() {
   for (const std::string& session : presence_.Expire(now)) {
     LATTICE_LOG(kInfo) << "room " << name_ << ": presence of session "
                        << session << " expired";
+    restored_sessions_.erase(session);
   }
   if (presence_.generation() != before) SchedulePresenceFlush();
   if (context_.cluster != nullptr &&
@@ -263,20 +289,46 @@ void Room::PresenceHousekeeping() {
 }
 
 void Room::MaybeCheckpointPresence(absl::Time now) {
-  if (checkpoint_in_flight_ || epoch_ == 0 ||
+  if (presence_final_ || checkpoint_in_flight_ || epoch_ == 0 ||
       presence_.generation() == checkpointed_generation_ ||
       now - last_checkpoint_ < context_.options.presence_checkpoint_interval) {
     return;
   }
+  WritePresenceCheckpoint(nullptr);
+}
+
+void Room::CheckpointPresenceForStop(std::function<void()> done) {
+  asio::post(strand_,
+             [self = shared_from_this(), done = std::move(done)]() mutable {
+               if (self->presence_final_) return done();  // asked before
+               self->presence_final_ = true;
+               if (self->checkpoint_in_flight_) {
+                 // An older state: it must not land after ours.
+                 self->final_checkpoint_done_ = std::move(done);
+                 return;
+               }
+               self->WriteFinalPresenceCheckpoint(std::move(done));
+             });
+}
+
+void Room::WriteFinalPresenceCheckpoint(std::function<void()> done) {
+  if (state_ != State::kReady || epoch_ == 0 ||
+      presence_.generation() == checkpointed_generation_) {
+    return done();
+  }
+  WritePresenceCheckpoint(std::move(done));
+}
+
+void Room::WritePresenceCheckpoint(std::function<void()> then) {
   checkpoint_in_flight_ = true;
-  last_checkpoint_ = now;
+  last_checkpoint_ = absl::Now();
   const uint64_t generation = presence_.generation();
   auto self = shared_from_this();
   auto work = [self, state = presence_.EncodeState()] {
     return self->context_.store.PutPresence(self->name_, state);
   };
-  auto done = [self, generation](absl::Status written) {
-    asio::post(self->strand_, [self, generation, written] {
+  auto done = [self, generation, then](absl::Status written) {
+    asio::post(self->strand_, [self, generation, written, then] {
       self->checkpoint_in_flight_ = false;
       if (written.ok()) {
         self->checkpointed_generation_ = generation;
@@ -284,10 +336,19 @@ void Room::MaybeCheckpointPresence(absl::Time now) {
         LATTICE_LOG(kWarning)
             << "room " << self->name_ << ": presence checkpoint: " << written;
       }
+      if (then) then();
+      if (self->final_checkpoint_done_) {
+        self->WriteFinalPresenceCheckpoint(
+            std::exchange(self->final_checkpoint_done_, nullptr));
+      }
     });
   };
-  if (!context_.executor.Run(std::move(work), done).ok()) {
+  absl::Status submitted = context_.executor.Run(std::move(work), done);
+  if (!submitted.ok()) {
     checkpoint_in_flight_ = false;
+    LATTICE_LOG(kWarning) << "room " << name_
+                          << ": presence checkpoint: " << submitted;
+    if (then) then();
   }
 }
 

@@ -15,6 +15,7 @@
 #include "tests/testing/status_matchers.h"
 
 #include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -254,6 +255,78 @@ TEST_F(SdkPresenceTest, AppFieldsKeepTheirKindClearAndSurviveARestart) {
               IsOk())
       << rb.PresenceJson();
   EXPECT_TRUE(new_entry("bob")->app.empty()) << rb.PresenceJson();
+}
+
+// A graceful stop checkpoints the sessions connected at that moment. After
+// the restart each user who comes back replaces their entries from before
+// it (their own old cursor must not linger beside the new one), and the
+// entry of a user who does not come back stays, cursor and all, until its
+// TTL.
+TEST_F(SdkPresenceTest, ReturningUsersReplaceTheirEntriesFromBeforeARestart) {
+  auto a = NewClient("ada");
+  auto b = NewClient("bob");
+  auto c = NewClient("cy");
+  ASSERT_TRUE(a && b && c);
+  sdk::Room ra = *a->Join("board");
+  sdk::Room rb = *b->Join("board");
+  sdk::Room rc = *c->Join("board");
+  // Only a room with a log has its presence checkpointed.
+  ASSERT_THAT(ra.Edit("notes",
+                      [](crdt::Doc& d) {
+                        return d.MapSet(crdt::kRootId, "k",
+                                        crdt::Value::Int(1));
+                      }),
+              IsOk());
+  ASSERT_THAT(ra.WaitSynced(kWait), IsOk());
+  ra.SetCursor(crdt::Point{1, 2});
+  rc.SetCursor(crdt::Point{7, 8});
+  ASSERT_THAT(b->WaitUntil(
+                  [&] {
+                    auto ada = EntryOf(rb, "ada");
+                    auto cy = EntryOf(rb, "cy");
+                    return ada && ada->cursor && cy && cy->cursor &&
+                           EntryOf(rb, "bob");
+                  },
+                  kWait),
+              IsOk())
+      << rb.PresenceJson();
+  absl::flat_hash_map<std::string, std::string> old_session;  // by user
+  for (const crdt::PresenceEntry& e : rb.PresenceEntries()) {
+    old_session[e.identity.user_id] = e.session;
+  }
+  ASSERT_EQ(old_session.size(), 3u);
+
+  const uint16_t port = node_->port();
+  node_->Shutdown();
+  node_.reset();
+  c.reset();  // cy does not come back
+  NodeOptions o = TestNodeOptions(dir_.path());
+  o.port = port;
+  auto node = Node::Start(o);
+  ASSERT_TRUE(node.ok()) << node.status();
+  node_ = *std::move(node);
+
+  // Exactly three entries: ada's and bob's new ones, cy's old one. Before
+  // the returning users replaced theirs, their old entries stayed for the
+  // whole TTL (30 s here, longer than this wait).
+  auto settled = [&] {
+    std::vector<crdt::PresenceEntry> entries = rb.PresenceEntries();
+    if (entries.size() != 3) return false;
+    for (const crdt::PresenceEntry& e : entries) {
+      const bool old = e.session == old_session[e.identity.user_id];
+      if (old != (e.identity.user_id == "cy")) return false;
+    }
+    return true;
+  };
+  ASSERT_THAT(b->WaitUntil(settled, absl::Seconds(20)), IsOk())
+      << rb.PresenceJson();
+  EXPECT_EQ(EntryOf(rb, "cy")->cursor, crdt::Cursor(crdt::Point{7, 8}));
+  ASSERT_THAT(
+      b->WaitUntil([&] { return EntryOf(rb, "ada")->cursor.has_value(); },
+                   kWait),
+      IsOk())
+      << "ada's client sends its cursor again on rejoin";
+  EXPECT_EQ(EntryOf(rb, "ada")->cursor, crdt::Cursor(crdt::Point{1, 2}));
 }
 
 }  // namespace
