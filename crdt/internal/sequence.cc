@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "base/logging.h"
 #include "crdt/text_units.h"
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace lattice::crdt::internal {
@@ -98,14 +99,23 @@ Sequence::Pos Sequence::FindVisibleScan(uint64_t index,
 
 bool Sequence::FindId(const OpId& id, Pos* pos, uint64_t* offset) const {
   if (!id_index_built_) BuildIdIndex();
-  auto it = id_index_.find(IdBlock{id.replica, id.counter >> kIdBlockBits});
-  if (it == id_index_.end()) return false;
   if (stale_index_from_ < chunks_.size()) {
     for (size_t c = stale_index_from_; c < chunks_.size(); ++c)
       chunks_[c]->index = c;
   }
   stale_index_from_ = SIZE_MAX;
-  for (const Chunk* chunk : it->second) {
+  for (int level = 0; level < kIdLevels; ++level) {
+    if ((id_levels_used_ >> level & 1) == 0) continue;
+    auto it = id_index_.find(IdKey(id.replica, id.counter, level));
+    if (it != id_index_.end() && FindIdIn(it->second, id, pos, offset))
+      return true;
+  }
+  return false;
+}
+
+bool Sequence::FindIdIn(const ChunkList& list, const OpId& id, Pos* pos,
+                        uint64_t* offset) const {
+  for (const Chunk* chunk : list) {
     const std::vector<Run>& runs = chunk->runs;
     for (size_t i = 0; i < runs.size(); ++i) {
       if (runs[i].Contains(id)) {
@@ -124,11 +134,23 @@ void Sequence::BuildIdIndex() const {
     for (const Run& r : chunk->runs) IndexIds(r.id, r.len, chunk);
 }
 
+int Sequence::IdLevel(uint64_t len) {
+  int level = 0;
+  while (level + 1 < kIdLevels &&
+         (len - 1) >> IdLevelShift(level) >= (uint64_t{1} << kIdLevelBits)) {
+    ++level;
+  }
+  return level;
+}
+
 void Sequence::AddToIdIndex(const OpId& first, uint64_t len,
                             Chunk* chunk) const {
-  const uint64_t last = (first.counter + len - 1) >> kIdBlockBits;
-  for (uint64_t b = first.counter >> kIdBlockBits; b <= last; ++b) {
-    ChunkList& list = id_index_[IdBlock{first.replica, b}];
+  const int level = IdLevel(len);
+  id_levels_used_ |= uint32_t{1} << level;
+  const IdBlock last = IdKey(first.replica, first.counter + len - 1, level);
+  for (IdBlock b = IdKey(first.replica, first.counter, level);
+       b.second <= last.second; ++b.second) {
+    ChunkList& list = id_index_[b];
     if (std::find(list.begin(), list.end(), chunk) == list.end())
       list.push_back(chunk);
   }
@@ -320,18 +342,42 @@ void Sequence::SplitChunk(size_t c) {
 }
 
 void Sequence::MoveIdsToSplit(Chunk& left, Chunk& right) {
-  absl::flat_hash_set<IdBlock> kept;
-  for (const Run& r : left.runs) {
-    const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
-    for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b)
-      kept.insert(IdBlock{r.id.replica, b});
-  }
+  // The id ranges left keeps, by (replica, first counter); disjoint.
+  std::vector<std::pair<OpId, uint64_t>> kept;  // first, end
+  kept.reserve(left.runs.size());
+  for (const Run& r : left.runs) kept.push_back({r.id, r.id.counter + r.len});
+  std::sort(kept.begin(), kept.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first.replica, a.first.counter) <
+           std::tie(b.first.replica, b.first.counter);
+  });
+  // Whether left keeps an id of replica `replica` in [lo, hi). Left's ids
+  // there may be indexed at any level, so only a block left holds none of
+  // may forget it.
+  auto keeps = [&kept](ReplicaId replica, uint64_t lo, uint64_t hi) {
+    auto after = std::lower_bound(
+        kept.begin(), kept.end(), std::make_pair(replica, hi),
+        [](const auto& k, const std::pair<ReplicaId, uint64_t>& v) {
+          return std::tie(k.first.replica, k.first.counter) <
+                 std::tie(v.first, v.second);
+        });
+    if (after == kept.begin()) return false;
+    --after;
+    return after->first.replica == replica && after->second > lo;
+  };
   for (const Run& r : right.runs) {
     IndexIds(r.id, r.len, &right);
-    const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
-    for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b) {
-      if (kept.contains(IdBlock{r.id.replica, b})) continue;
-      ChunkList& list = id_index_[IdBlock{r.id.replica, b}];
+    const int level = IdLevel(r.len);
+    const int shift = IdLevelShift(level);
+    const IdBlock last = IdKey(r.id.replica, r.id.counter + r.len - 1, level);
+    for (IdBlock b = IdKey(r.id.replica, r.id.counter, level);
+         b.second <= last.second; ++b.second) {
+      const uint64_t lo = (b.second & ~(uint64_t{15} << 60)) << shift;
+      const uint64_t size = uint64_t{1} << shift;
+      const uint64_t hi = lo > UINT64_MAX - size ? UINT64_MAX : lo + size;
+      if (keeps(r.id.replica, lo, hi)) continue;
+      auto it = id_index_.find(b);
+      if (it == id_index_.end()) continue;
+      ChunkList& list = it->second;
       list.erase(std::remove(list.begin(), list.end(), &left), list.end());
     }
   }
@@ -731,14 +777,28 @@ void Sequence::CheckInvariants() const {
     LATTICE_CHECK(c >= stale_index_from_ || chunks_[c]->index == c)
         << "chunk " << c << " index";
     if (!id_index_built_) continue;
+    // Every id of every run is in a block, of some level, that lists the
+    // run's chunk; coarsest first, so a long run takes few steps.
     for (const Run& r : chunks_[c]->runs) {
-      const uint64_t last = (r.id.counter + r.len - 1) >> kIdBlockBits;
-      for (uint64_t b = r.id.counter >> kIdBlockBits; b <= last; ++b) {
-        auto it = id_index_.find(IdBlock{r.id.replica, b});
-        LATTICE_CHECK(it != id_index_.end() &&
-                      std::find(it->second.begin(), it->second.end(),
-                                chunks_[c]) != it->second.end())
-            << "id index misses run " << IdString(r.id) << " in chunk " << c;
+      const uint64_t end = r.id.counter + r.len;
+      for (uint64_t at = r.id.counter; at < end;) {
+        int level = kIdLevels - 1;
+        for (; level >= 0; --level) {
+          if ((id_levels_used_ >> level & 1) == 0) continue;
+          auto it = id_index_.find(IdKey(r.id.replica, at, level));
+          if (it != id_index_.end() &&
+              std::find(it->second.begin(), it->second.end(), chunks_[c]) !=
+                  it->second.end()) {
+            break;
+          }
+        }
+        LATTICE_CHECK(level >= 0)
+            << "id index misses id " << IdString(OpId{r.id.replica, at})
+            << " of run " << IdString(r.id) << " in chunk " << c;
+        const int shift = IdLevelShift(level);
+        const uint64_t next = ((at >> shift) + 1) << shift;
+        if (next <= at) break;  // the last block of the counter space
+        at = next;
       }
     }
   }

@@ -168,9 +168,18 @@ class Sequence {
     uint64_t visible = 0;
     size_t index = 0;  // position in chunks_, unless stale (see below)
   };
-  // The id index: for each block of 2^kIdBlockBits consecutive counters of
-  // a replica, the chunks holding ids of it (usually one or two).
+  // The id index: for each block of consecutive counters of a replica, the
+  // chunks holding ids of it (usually one or two). A run is indexed at the
+  // finest level whose blocks, 2^(kIdBlockBits + kIdLevelBits * level)
+  // counters, it spans at most 2^kIdLevelBits + 1 of: a run costs at most
+  // nine entries whatever its length (with one level of 32-counter blocks,
+  // a deleted run of 2^31 ids, a few bytes of an update, cost 2^26 entries
+  // and a minute). Ids keep the level they were indexed at when their run
+  // is split or merged, so FindId tries every level in use.
   static constexpr int kIdBlockBits = 5;
+  static constexpr int kIdLevelBits = 3;
+  static constexpr int kIdLevels = 9;  // 2^(5 + 3 * 8) * 8 >= 2^32
+  // {replica, level << 60 | block}: blocks are below 2^59.
   using IdBlock = std::pair<ReplicaId, uint64_t>;
   using ChunkList = absl::InlinedVector<Chunk*, 2>;
   struct Pos {
@@ -206,6 +215,17 @@ class Sequence {
     if (id_index_built_) AddToIdIndex(first, len, chunk);
   }
   void AddToIdIndex(const OpId& first, uint64_t len, Chunk* chunk) const;
+  // The level a run of `len` ids is indexed at.
+  static int IdLevel(uint64_t len);
+  static int IdLevelShift(int level) {
+    return kIdBlockBits + kIdLevelBits * level;
+  }
+  static IdBlock IdKey(ReplicaId replica, uint64_t counter, int level) {
+    return {replica, uint64_t(level) << 60 | counter >> IdLevelShift(level)};
+  }
+  // The chunk of `list` holding `id`, and its run; false when none does.
+  bool FindIdIn(const ChunkList& list, const OpId& id, Pos* pos,
+                uint64_t* offset) const;
   bool Next(Pos& p) const;
   // Visible elements before run p within its chunk (its content offset).
   uint64_t ContentOffset(Pos p) const;
@@ -313,6 +333,7 @@ class Sequence {
   // wherever ids enter a chunk (IndexIds) or move to another (chunk split).
   mutable bool id_index_built_ = false;
   mutable absl::flat_hash_map<IdBlock, ChunkList> id_index_;
+  mutable uint32_t id_levels_used_ = 0;  // bit per level
   // The gap: chunk gap_chunk_ (null: none) has gap_len_ unused code points
   // at text offset gap_at_, which is also the content offset of the element
   // after them. Grows by kGapSize when it opens or runs out.
