@@ -613,9 +613,11 @@ absl::Status Sequence::Integrate(Run run, RunContent content, uint64_t* index) {
 absl::Status Sequence::DeleteIds(
     OpId target, uint64_t len,
     const std::function<void(uint64_t, uint64_t)>& deleted) {
-  uint64_t c = target.counter;
   const uint64_t end = target.counter + len;
-  while (c < end) {
+  // All or nothing: a delete naming an id this sequence lacks changes
+  // nothing, as its caller records only deletes that applied (a partial one
+  // made the state differ from what the history replays to).
+  for (uint64_t c = target.counter; c < end;) {
     Pos p;
     uint64_t offset;
     if (!FindId({target.replica, c}, &p, &offset)) {
@@ -623,6 +625,13 @@ absl::Status Sequence::DeleteIds(
           absl::StrCat("delete: element ", target.replica, ":", c,
                        " is not in its container"));
     }
+    c += std::min<uint64_t>(At(p).len - offset, end - c);
+  }
+  uint64_t c = target.counter;
+  while (c < end) {
+    Pos p;
+    uint64_t offset;
+    LATTICE_CHECK(FindId({target.replica, c}, &p, &offset));
     if (offset > 0) {
       SplitRun(p, offset);
       ++p.run;

@@ -103,7 +103,8 @@ class Sequence {
 
   // Marks ids target .. target+len-1 deleted; calls `deleted(index, n)` for
   // each newly deleted visible piece (index before the deletion). Errors:
-  // InvalidArgument when an id is not an element of this sequence.
+  // InvalidArgument when an id is not an element of this sequence; then
+  // nothing is deleted.
   absl::Status DeleteIds(
       OpId target, uint64_t len,
       const std::function<void(uint64_t, uint64_t)>& deleted);

@@ -395,5 +395,35 @@ TEST(DecodeRobustness, LongDeletedRunsCostFewIndexEntries) {
   EXPECT_EQ(*c.ToJson(), R"({"t":"aXb"})");
 }
 
+// A delete whose range runs into ids of another container is refused whole.
+// It used to delete the elements before the first foreign id and then fail:
+// that part was in the state but not in the history (the delete was not
+// recorded), so the replica's own snapshot failed its full check and a
+// replica fed its history differed (fuzzer, corpus crash-f5ead64d...).
+TEST(DecodeRobustness, RefusedDeleteDeletesNothing) {
+  using internal::Op;
+  Doc a(1);
+  auto l = a.MapSetContainer(kRootId, "l", ContainerType::kList);  // 1:0
+  ASSERT_TRUE(l.ok());
+  for (int i = 0; i < 3; ++i)  // 1:1, 1:2, 1:3
+    ASSERT_TRUE(a.ListInsert(*l, i, Value::Int(i)).ok());
+  auto t = a.MapSetContainer(kRootId, "t", ContainerType::kText);  // 1:4
+  ASSERT_TRUE(t.ok());
+  Doc b(2);
+  ASSERT_TRUE(b.ApplyUpdate(a.Commit()).ok());
+  Op del;
+  del.kind = Op::Kind::kDelete;
+  del.id = {7, 0};
+  del.container = *l;
+  del.target = {1, 1};
+  del.len = 4;  // 1:4 is the text
+  auto applied = b.ApplyUpdate(internal::EncodeUpdate({del}));
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*b.ToJson(), R"({"l":[0,1,2],"t":""})");
+  b.CheckInvariants();
+  auto loaded = Doc::LoadSnapshot(3, b.EncodeSnapshot());
+  EXPECT_TRUE(loaded.ok()) << loaded.status();
+}
+
 }  // namespace
 }  // namespace lattice::crdt
