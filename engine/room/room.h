@@ -161,8 +161,8 @@ class Room : public std::enable_shared_from_this<Room> {
   // presence as it is now (after a checkpoint already in flight) and none
   // after it, so the restarted server starts from the sessions that were
   // connected, not from after they left. `done` runs once, on the room's
-  // strand or a store thread, when the write ended (a failure is logged) or
-  // was not needed; it must not block.
+  // strand, when the write ended (a failure is logged) or was not needed;
+  // it must not block.
   void CheckpointPresenceForStop(std::function<void()> done);
 
   // ---- Several nodes (room_cluster.cc) ----
